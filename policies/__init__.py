@@ -1,0 +1,1 @@
+"""Behaviour-cloning policy heads on frozen S² features + proprioception."""
