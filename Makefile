@@ -1,0 +1,35 @@
+# Every target creates and reuses the local virtual environment in .venv.
+PY ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Offscreen rendering through EGL (Mesa's software rasteriser on machines without a GPU).
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: setup system-deps test demo bench clean-venv
+
+setup: $(STAMP) system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -e ".[test]"
+	touch $(STAMP)
+
+system-deps:
+	@bash scripts/install_system_deps.sh
+
+# pytest exits 5 when it collected no tests: that is a failure, not a pass.
+test: setup
+	@$(PYTHON) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+demo: setup
+	@echo "make demo: not yet available (it arrives with the training command, train_policy.py)."
+
+bench: setup
+	$(PYTHON) scripts/bench_encoder.py
+
+clean-venv:
+	rm -rf $(VENV)
