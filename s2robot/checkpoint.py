@@ -1,0 +1,68 @@
+"""Self-describing policy checkpoints: written atomically, rebuilt without the original config."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from policies import BCPolicy, make_policy
+
+FORMAT = "s2robot.policy"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    """Write to a temporary file, fsync, then rename: a crash mid-save keeps the old checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A run directory or a checkpoint file -> the checkpoint file."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; pass a run directory of train_policy.py or its {CHECKPOINT_NAME}")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = resolve_checkpoint_path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e}; it is damaged, retrain or use another") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an s2robot policy checkpoint")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads {VERSION}")
+    ckpt["path"] = str(path)
+    return ckpt
+
+
+def checkpoint_hash(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(resolve_checkpoint_path(path), "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def policy_from_checkpoint(ckpt: dict) -> BCPolicy:
+    policy = make_policy(ckpt["policy"]["name"], ckpt["input_shapes"], ckpt["action_dim"], **ckpt["policy"]["kwargs"])
+    policy.load_state_dict(ckpt["state_dict"])
+    return policy.eval()

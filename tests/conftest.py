@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny demonstration store and composed training configs."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("S2ROBOT_OFFLINE", "1")  # tests never download
+
+CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+TINY = [
+    "encoder=vit_t", "encoder.weights=random", "encoder.img_size=32", "encoder.batch_size=16",
+    "env.image_size=32", "data.n_episodes=4", "train.epochs=2", "train.batch_size=64",
+    "train.progress=false", "train.warmup_steps=1",
+]
+
+
+def compose(overrides=(), config_name="train_policy"):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory):
+    """4 expert demos at 32 px, collected once per test session."""
+    from s2robot.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("store") / "cube_pick_32.zarr"
+    collect_demos(compose(TINY).env, path, n_episodes=4, progress=False)
+    return path
+
+
+@pytest.fixture
+def tiny_cfg(tiny_store):
+    def make(*overrides):
+        return compose([*TINY, f"data.store={tiny_store}", *overrides])
+
+    return make

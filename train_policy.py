@@ -1,0 +1,36 @@
+"""Train a behaviour-cloning head on frozen S² features.
+
+    python train_policy.py encoder=mvp_b scales=[1,2]
+    python train_policy.py encoder=vit_t encoder.weights=random scales=[1,2] train.epochs=20
+    torchrun --nproc_per_node=2 train_policy.py hydra.run.dir=runs/ddp ...   # data-parallel
+
+Every run writes to its own directory (runs/<date>_<encoder> unless hydra.run.dir is set).
+"""
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from s2robot.cli import USER_ERRORS
+
+
+@hydra.main(config_path="configs", config_name="train_policy", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from s2robot.train import train
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    try:
+        train(cfg, run_dir)
+    except USER_ERRORS as e:
+        logging.getLogger("train_policy").error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"run directory: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()
