@@ -46,6 +46,25 @@ def _quiet_robosuite():
         logger.setLevel(level)
 
 
+# Privileged state (never in the observation): what a perfect perception system would give
+# the policy. Baselines and the linear probe read it; the expert uses the raw pose in info.
+PRIVILEGED_KEYS = ("cube_pos", "cube_yaw")
+
+
+def cube_yaw_features(cube_quat: np.ndarray) -> np.ndarray:
+    """``[sin 4θ, cos 4θ]`` of the cube's yaw θ from xyzw quaternions (``... x 4``): continuous,
+    and equal for the four yaws a cube cannot be told apart at (it repeats every 90 deg)."""
+    x, y, z, w = np.moveaxis(np.asarray(cube_quat, dtype=np.float64), -1, 0)
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    return np.stack([np.sin(4 * yaw), np.cos(4 * yaw)], axis=-1).astype(np.float32)
+
+
+def privileged_obs(info: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The privileged inputs of one step, from the env's ``info``."""
+    return {"cube_pos": np.asarray(info["cube_pos"], dtype=np.float32),
+            "cube_yaw": cube_yaw_features(info["cube_quat"])}
+
+
 class CubePickEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from envs.cube_pick import PRIVILEGED_KEYS
 from s2robot.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, policy_from_checkpoint
 
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # OSC_POSE deltas and gripper, as the env's action space
@@ -17,7 +18,7 @@ ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # OSC_POSE deltas and gripper, as the env's
 
 class PolicyRunner:
     """``act(obs)`` takes a batch of observations (``key -> B x ...`` numpy: camera frames uint8,
-    ``proprio``, and ``cube_pos`` for the privileged baseline) and returns ``B x action_dim``.
+    ``proprio``, and ``cube_pos``/``cube_yaw`` for the privileged baseline) and returns ``B x action_dim``.
 
     Each env keeps its own observation history (transformer head) and action queue: a chunk of
     ``horizon`` actions is predicted and its first ``n_action_steps`` executed (receding horizon),
@@ -66,7 +67,7 @@ class PolicyRunner:
     @property
     def obs_keys(self) -> list[str]:
         keys = [self.camera] if self.camera else []
-        return keys + [k for k in ("proprio", "cube_pos") if k in self.inputs]
+        return keys + [k for k in ("proprio", *PRIVILEGED_KEYS) if k in self.inputs]
 
     @property
     def metadata(self) -> dict:
@@ -77,6 +78,8 @@ class PolicyRunner:
             "camera_keys": [self.camera] if self.camera else [],
             "image_shape": [env["image_size"], env["image_size"], 3] if self.camera else None,
             "proprio_dim": int(self.policy.input_shapes["proprio"][0]) if "proprio" in self.inputs else 0,
+            # every non-image input and its length (proprio, and the baselines' privileged state)
+            "vector_dims": {k: int(self.policy.input_shapes[k][0]) for k in self.inputs if k != "vision"},
             "action_dim": self.policy.action_dim,
             "action_low": [ACTION_LOW] * self.policy.action_dim,
             "action_high": [ACTION_HIGH] * self.policy.action_dim,
@@ -108,7 +111,7 @@ class PolicyRunner:
         out = {}
         if self.encoder is not None:
             out["vision"] = self.encoder(np.asarray(obs[self.camera])[rows]).to(self.device)
-        for key in ("proprio", "cube_pos"):
+        for key in ("proprio", *PRIVILEGED_KEYS):
             if key in self.inputs:
                 out[key] = torch.as_tensor(np.asarray(obs[key], dtype=np.float32)[rows], device=self.device)
         return out
@@ -118,31 +121,39 @@ class PolicyRunner:
         hist = [hist[0]] * (self.n_obs_steps - len(hist)) + hist  # pad the episode start
         return {k: torch.stack([h[k] for h in hist]) for k in hist[0]}
 
-    def act(self, obs: dict) -> np.ndarray:
+    def act(self, obs: dict, env_ids=None) -> np.ndarray:
+        """Actions for a batch: row j of ``obs`` belongs to env slot ``env_ids[j]`` (default: rows
+        are slots 0..B-1, and a new batch size starts fresh episodes for all)."""
         t0 = time.perf_counter()
-        b = len(np.asarray(obs["proprio"] if "proprio" in obs else obs[self.obs_keys[0]]))
-        if b != self.n_envs:
-            self.reset(b)
-        need = [i for i in range(b) if self.temporal_ensemble or not self._queue[i]]
+        b = len(np.asarray(obs[self.obs_keys[0]]))
+        if env_ids is None:
+            if b != self.n_envs:
+                self.reset(b)
+            env_ids = range(b)
+        env_ids = [int(i) for i in env_ids]
+        if len(env_ids) != b or any(not 0 <= i < self.n_envs for i in env_ids):
+            raise ValueError(f"env_ids {env_ids} must name {b} of the {self.n_envs} env slots set by reset()")
+        need = [j for j, i in enumerate(env_ids) if self.temporal_ensemble or not self._queue[i]]
         # A memoryless head only needs frames of envs about to predict; a history needs every frame.
         rows = list(range(b)) if self.n_obs_steps > 1 else need
         t_enc = time.perf_counter()
         if rows:
             step = self._step_inputs(obs, rows)
-            for j, i in enumerate(rows):
-                self._history[i].append({k: v[j] for k, v in step.items()})
+            for k, j in enumerate(rows):
+                self._history[env_ids[j]].append({key: v[k] for key, v in step.items()})
         t_head = time.perf_counter()
         if need:
-            windows = [self._window(i) for i in need]
+            windows = [self._window(env_ids[j]) for j in need]
             batch = {k: torch.stack([w[k] for w in windows]) for k in windows[0]}
             chunks = self.policy.predict(batch).cpu().numpy()
-            for j, i in enumerate(need):
+            for k, j in enumerate(need):
+                i = env_ids[j]
                 if self.temporal_ensemble:
-                    self._chunks[i].append(deque(chunks[j]))
+                    self._chunks[i].append(deque(chunks[k]))
                 else:
-                    self._queue[i].extend(chunks[j, : self.n_action_steps])
+                    self._queue[i].extend(chunks[k, : self.n_action_steps])
         t_end = time.perf_counter()
-        actions = np.stack([self._next_action(i) for i in range(b)]).astype(np.float32)
+        actions = np.stack([self._next_action(i) for i in env_ids]).astype(np.float32)
         self.last_timing = {"encode_ms": (t_head - t_enc) * 1e3, "head_ms": (t_end - t_head) * 1e3,
                             "total_ms": (time.perf_counter() - t0) * 1e3}
         return np.clip(actions, ACTION_LOW, ACTION_HIGH)

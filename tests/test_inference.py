@@ -83,3 +83,18 @@ def test_metadata(run_dir):
     meta = PolicyRunner.from_checkpoint(run_dir).metadata
     assert meta["obs_keys"] == ["agentview", "proprio"] and meta["image_shape"] == [32, 32, 3]
     assert meta["action_dim"] == 7 and meta["scales"] == [1, 2] and len(meta["checkpoint"]) == 16
+
+
+def test_env_ids_keep_other_envs_state(run_dir):
+    runner = PolicyRunner.from_checkpoint(run_dir)
+    calls = _count_predicts(runner)
+    runner.reset(3)
+    obs = _obs(3)
+    runner.act(obs)
+    # Env 1 finished: only envs 0 and 2 go on, their queues untouched.
+    sub = {k: v[[0, 2]] for k, v in obs.items()}
+    for _ in range(3):
+        assert runner.act(sub, env_ids=[0, 2]).shape == (2, 7)
+    assert calls == [3]
+    with pytest.raises(ValueError, match="env slots"):
+        runner.act(sub, env_ids=[0, 5])
