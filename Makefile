@@ -11,9 +11,12 @@ export PYOPENGL_PLATFORM ?= egl
 
 setup: $(STAMP) system-deps
 
-$(STAMP): pyproject.toml
+# The robot-side client is its own package (numpy + websockets + msgpack, no torch); the
+# server imports its protocol, so the dev venv gets it too.
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -e client
 	$(PYTHON) -m pip install -e ".[test]"
 	touch $(STAMP)
 
@@ -25,8 +28,9 @@ test: setup
 	@$(PYTHON) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# Offline end to end on the CPU: collect demos -> cache frozen S² features -> train -> evaluate.
 demo: setup
-	@echo "make demo: not yet available (it arrives with the training command, train_policy.py)."
+	$(PYTHON) train_policy.py +experiment=demo_cpu
 
 bench: setup
 	$(PYTHON) scripts/bench_encoder.py

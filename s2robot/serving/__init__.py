@@ -1,0 +1,13 @@
+"""Serving a trained checkpoint to a robot over WebSocket + MessagePack (the wire format lives in
+the robot-side package `s2robot_client.protocol`, so both ends share one definition)."""
+
+try:
+    import s2robot_client  # noqa: F401
+except ImportError as e:  # the dev install puts it there (Makefile); a bare `pip install -e .` does not
+    raise ImportError("s2robot.serving needs the robot-side package of this repo: pip install -e client") from e
+
+from s2robot.serving.observation import observation_spec, validate_observation
+from s2robot.serving.server import DEFAULT_MAX_MESSAGE_BYTES, PolicyServer, ServingError, check_bind, is_loopback
+
+__all__ = ["PolicyServer", "ServingError", "DEFAULT_MAX_MESSAGE_BYTES", "check_bind", "is_loopback",
+           "observation_spec", "validate_observation"]
