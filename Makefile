@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup system-deps test demo bench clean-venv
+.PHONY: setup system-deps test demo pretrain-cpu bench clean-venv
 
 setup: $(STAMP) system-deps
 
@@ -31,6 +31,11 @@ test: setup
 # Offline end to end on the CPU: collect demos -> cache frozen S² features -> train -> evaluate.
 demo: setup
 	$(PYTHON) train_policy.py +experiment=demo_cpu
+
+# MAE pre-training of the CPU demo's encoder (ViT-Ti at 64 px, S² [1,2]) on its demo frames: <= 30 min.
+pretrain-cpu: setup
+	test -d data/demo_cpu_64.zarr || $(PYTHON) scripts/collect_demos.py env.image_size=64 n_episodes=50 store=data/demo_cpu_64.zarr
+	$(PYTHON) scripts/pretrain_mae.py +pretrain=cpu hydra.run.dir=runs/pretrain/cpu
 
 bench: setup
 	$(PYTHON) scripts/bench_encoder.py
