@@ -28,13 +28,22 @@ test: setup
 	@$(PYTHON) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# Offline end to end on the CPU: collect demos -> cache frozen S² features -> train -> evaluate.
-demo: setup
-	$(PYTHON) train_policy.py +experiment=demo_cpu
+DEMO_STORE := data/demo_cpu_64.zarr
+DEMO_WEIGHTS := runs/pretrain/demo/encoder.pt
+
+$(DEMO_STORE):
+	$(PYTHON) scripts/collect_demos.py env.image_size=64 n_episodes=50 store=$(DEMO_STORE)
+
+# Single-scale MAE, 1000 steps (~5 min); skipped once the encoder exists.
+$(DEMO_WEIGHTS): | $(DEMO_STORE)
+	$(PYTHON) scripts/pretrain_mae.py +pretrain=cpu scales=[1] train.steps=1000 hydra.run.dir=runs/pretrain/demo
+
+# Offline end to end on the CPU: demos -> MAE-pre-trained ViT-Ti -> cached S² features -> head -> evaluation.
+demo: setup $(DEMO_WEIGHTS)
+	OMP_NUM_THREADS=1 $(PYTHON) train_policy.py +experiment=demo_cpu
 
 # MAE pre-training of the CPU demo's encoder (ViT-Ti at 64 px, S² [1,2]) on its demo frames: <= 30 min.
-pretrain-cpu: setup
-	test -d data/demo_cpu_64.zarr || $(PYTHON) scripts/collect_demos.py env.image_size=64 n_episodes=50 store=data/demo_cpu_64.zarr
+pretrain-cpu: setup | $(DEMO_STORE)
 	$(PYTHON) scripts/pretrain_mae.py +pretrain=cpu hydra.run.dir=runs/pretrain/cpu
 
 bench: setup
