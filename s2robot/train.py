@@ -22,7 +22,7 @@ from s2robot.dataset import WindowData, split_episodes
 from s2robot.encoders import get_spec
 from s2robot.replay_buffer import ReplayBuffer, StoreError
 from s2robot.s2 import scale_sizes
-from s2robot.weights import WeightsError, find_weights
+from s2robot.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 INPUTS = ("vision", "proprio", *PRIVILEGED_KEYS)
@@ -62,15 +62,7 @@ def validate(cfg: DictConfig) -> None:
         if not isinstance(cfg.scales, (list, tuple)) and not OmegaConf.is_list(cfg.scales):
             raise ConfigError(f"scales={cfg.scales!r} must be a list such as scales=[1,2]")
         scale_sizes(list(cfg.scales), cfg.encoder.img_size or spec.img_size)
-        weights = str(cfg.encoder.weights)
-        if weights == "auto":
-            find_weights(spec)  # cached file, or download; fails fast offline with the how-to
-        elif weights != "random" and not Path(weights).expanduser().is_file():
-            src = f"download {spec.url} (MD5 {spec.md5}), then " if spec.url else ""
-            raise WeightsError(
-                f"encoder.weights={weights}: no such file. {src}pass encoder.weights=/path/to/file, or "
-                f"encoder.weights=random for a pipeline check without meaningful features"
-            )
+        resolve_weights(spec, cfg.encoder.weights)  # auto may download; fails fast offline with the how-to
     store = Path(cfg.data.store)
     need = [cfg.data.camera] if "vision" in inputs else []
     need += [k for k in ("proprio", "cube_pos") if k in inputs] + ["action"]

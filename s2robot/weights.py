@@ -145,9 +145,9 @@ def load_state_dict_strict(model: nn.Module, sd: dict[str, torch.Tensor], spec: 
     model.load_state_dict(sd, strict=True)
 
 
-def load_weights(model: nn.Module, spec: EncoderSpec, weights, *, seed: int = 0,
-                 cache_dir: str | Path | None = None) -> str:
-    """Fill ``model`` from ``weights`` (path | "auto" | "random"); return the weights identity."""
+def resolve_weights(spec: EncoderSpec, weights, cache_dir: str | Path | None = None) -> Path | None:
+    """``weights`` (path | "auto" | "random") -> the checkpoint file, or None for random init.
+    Raises WeightsError with the how-to when nothing was given or the file is not there."""
     if weights is None or str(weights) == "":
         raise WeightsError(
             f"no weights given for encoder {spec.name!r}: pass encoder.weights=/path/to/checkpoint, "
@@ -155,10 +155,23 @@ def load_weights(model: nn.Module, spec: EncoderSpec, weights, *, seed: int = 0,
         )
     weights = str(weights)
     if weights == "random":
+        return None
+    if weights == "auto":
+        return find_weights(spec, cache_dir)
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist. To fix: {_how_to_get(spec, path)}")
+    return path
+
+
+def load_weights(model: nn.Module, spec: EncoderSpec, weights, *, seed: int = 0,
+                 cache_dir: str | Path | None = None) -> str:
+    """Fill ``model`` from ``weights`` (path | "auto" | "random"); return the weights identity."""
+    path = resolve_weights(spec, weights, cache_dir)
+    if path is None:
         log.warning(
             "encoder %s uses RANDOM weights (seed %d): features are not meaningful, results say "
             "nothing about the method; use for pipeline checks only", spec.name, seed)
         return f"random:seed{seed}"
-    path = find_weights(spec, cache_dir) if weights == "auto" else Path(weights).expanduser()
     load_state_dict_strict(model, read_state_dict(path), spec, str(path))
     return f"md5:{file_md5(path)}"
