@@ -160,7 +160,11 @@ def resolve_weights(spec: EncoderSpec, weights, cache_dir: str | Path | None = N
         return find_weights(spec, cache_dir)
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist. To fix: {_how_to_get(spec, path)}")
+        src = f"download {spec.url} (MD5 {spec.md5}), then " if spec.url else ""
+        raise WeightsError(
+            f"encoder.weights={weights}: no such file (weights file {path} does not exist). {src}pass "
+            f"encoder.weights=/path/to/file, or encoder.weights=random for a pipeline check without meaningful features"
+        )
     return path
 
 
