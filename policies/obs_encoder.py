@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-VISUAL_POOLS = ("none", "attn")
+VISUAL_POOLS = ("none", "attn", "keypoints")
 
 
 class AttentionPool(nn.Module):
@@ -26,6 +26,33 @@ class AttentionPool(nn.Module):
         return self.norm(pooled[:, 0])
 
 
+class SpatialSoftmaxPool(nn.Module):
+    """Spatial softmax over the patch-token grid (robomimic's keypoint layer, on frozen tokens):
+    each of ``num_kp`` learned maps is turned into the expected (x, y) of its softmax over the
+    grid. Position is what the head must read (where the cube is relative to the gripper), and a
+    soft argmax reads it at sub-token precision with few parameters, so it overfits less on few
+    demos than pooling whole token vectors. The CLS token is projected alongside."""
+
+    def __init__(self, num_tokens: int, dim: int, out_dim: int, num_kp: int = 32):
+        super().__init__()
+        grid = int(round((num_tokens - 1) ** 0.5))
+        if grid * grid != num_tokens - 1:
+            raise ValueError(f"keypoints need CLS + a square token grid, got {num_tokens} tokens")
+        self.grid = grid
+        self.to_maps = nn.Linear(dim, num_kp)
+        self.log_temp = nn.Parameter(torch.zeros(()))
+        lin = torch.linspace(-1.0, 1.0, grid)
+        ys, xs = torch.meshgrid(lin, lin, indexing="ij")
+        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=-1), persistent=False)
+        self.out = nn.Sequential(nn.Linear(2 * num_kp + dim, out_dim), nn.LayerNorm(out_dim))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # B x (1+G²) x D -> B x out_dim
+        maps = self.to_maps(tokens[:, 1:]) / self.log_temp.exp()         # B x G² x K
+        weights = maps.softmax(dim=1)
+        keypoints = torch.einsum("bnk,nc->bkc", weights, self.coords)    # B x K x 2
+        return self.out(torch.cat([keypoints.flatten(1), tokens[:, 0]], dim=-1))
+
+
 class ObsEncoder(nn.Module):
     """Each input projected on its own (MVP's BC shape), then concatenated."""
 
@@ -38,10 +65,13 @@ class ObsEncoder(nn.Module):
         for key in self.keys:
             shape = tuple(input_shapes[key])
             if len(shape) == 2:  # tokens
-                if visual_pool != "attn":
-                    raise ValueError(f"input {key!r} is tokens {shape}: set policy.visual_pool=attn "
+                if visual_pool == "attn":
+                    self.proj[key] = AttentionPool(shape[1], hidden)
+                elif visual_pool == "keypoints":
+                    self.proj[key] = SpatialSoftmaxPool(shape[0], shape[1], hidden)
+                else:
+                    raise ValueError(f"input {key!r} is tokens {shape}: set policy.visual_pool=attn|keypoints "
                                      f"or use encoder.feature=cls|mean")
-                self.proj[key] = AttentionPool(shape[1], hidden)
             elif len(shape) == 1:
                 self.proj[key] = nn.Sequential(nn.Linear(shape[0], hidden), nn.LayerNorm(hidden))
             else:

@@ -60,6 +60,31 @@ def test_attention_pool_over_tokens():
         make_policy("mlp", shapes, 7)
 
 
+def test_keypoints_read_where_a_token_stands_out():
+    from policies.obs_encoder import SpatialSoftmaxPool
+
+    torch.manual_seed(0)
+    pool = SpatialSoftmaxPool(num_tokens=1 + 16, dim=8, out_dim=32, num_kp=4)
+    with torch.no_grad():
+        pool.to_maps.weight.zero_()
+        pool.to_maps.bias.zero_()
+        pool.to_maps.weight[0, 0] = 50.0  # keypoint 0 follows feature 0
+    tokens = torch.zeros(2, 17, 8)
+    tokens[0, 1 + 0, 0] = 1.0       # grid cell (row 0, col 0): top-left
+    tokens[1, 1 + 15, 0] = 1.0      # grid cell (row 3, col 3): bottom-right
+    maps = pool.to_maps(tokens[:, 1:]).softmax(dim=1)
+    kp = torch.einsum("bnk,nc->bkc", maps, pool.coords)[:, 0]
+    assert torch.allclose(kp[0], torch.tensor([-1.0, -1.0]), atol=1e-3)
+    assert torch.allclose(kp[1], torch.tensor([1.0, 1.0]), atol=1e-3)
+    assert pool(tokens).shape == (2, 32)
+
+    policy = make_policy("mlp", {"vision": (17, 8), "proprio": (9,)}, 7, hidden=32, visual_pool="keypoints")
+    obs = _obs(shapes={"vision": (17, 8), "proprio": (9,)})
+    policy.compute_loss(obs, torch.randn(4, 8, 7)).backward()
+    with pytest.raises(ValueError, match="square token grid"):
+        SpatialSoftmaxPool(num_tokens=1 + 15, dim=8, out_dim=32)
+
+
 def test_unknown_policy():
     with pytest.raises(ValueError, match="known policies: mlp, transformer"):
         make_policy("diffusion", SHAPES, 7)
