@@ -110,6 +110,9 @@ def run_info(run_dir: str | Path) -> dict:
         "img_size": enc.get("img_size") if kind == "vision" else None,
         "weights_arg": str(enc.get("weights")) if kind == "vision" else None,
         "encoder_seed": enc.get("seed", 0),
+        # The probe reads the features the head was given (CLS, or the token grid).
+        "feature": enc.get("feature", "cls") if kind == "vision" else None,
+        "output_grid": enc.get("output_grid", "native") if kind == "vision" else None,
         "weights_id": (result or {}).get("encoder_weights"),
         "store": (cfg.get("data") or {}).get("store"),
         "camera": (cfg.get("data") or {}).get("camera", "agentview"),
@@ -173,7 +176,8 @@ def measure_encoder(info: dict, device: str, *, probe: bool = True, latency: boo
     from s2robot.replay_buffer import ReplayBuffer
 
     enc = build_encoder(info["encoder"], weights=info["weights_arg"], scales=list(info["scales"]),
-                        img_size=info["img_size"], seed=info["encoder_seed"] or 0, device=device)
+                        img_size=info["img_size"], seed=info["encoder_seed"] or 0, device=device,
+                        feature=info.get("feature") or "cls", output_grid=info.get("output_grid") or "native")
     store = ReplayBuffer.open(info["store"], required_keys=(info["camera"], "cube_pos"))
     out: dict = {"weights_id": enc.weights_id}
     if probe:
@@ -213,7 +217,8 @@ def measure_groups(rows: list[dict], study_dir: Path, device: str, measure: Call
             continue
         info = row["_info"]
         key = "|".join(str(x) for x in (info["encoder"], list(info["scales"]), info["img_size"],
-                                        info["weights_id"] or info["weights_arg"], info["store"], device))
+                                        info["weights_id"] or info["weights_arg"], info["store"], device,
+                                        info.get("feature") or "cls", info.get("output_grid") or "native"))
         if key not in cache and measure is not None:
             log(f"measuring {row['encoder']} {list(row['scales'])}: linear probe and latency on {device}")
             try:
@@ -311,8 +316,8 @@ def write_markdown(rows: Sequence[dict], missing: Sequence[dict], path: Path, me
               "**Success** is the mean over training seeds of each seed's success rate. **95% CI** is the "
               "Wilson score interval over all evaluation episodes of all seeds pooled (k/N): it treats the "
               "episodes as independent and ignores seed-to-seed variance, which the per-seed rates show. "
-              "**Probe** is the held-out RMS error (cm) of a linear (ridge) map from the frozen features of "
-              "each demo's first frame to the cube's x, y, next to predicting the mean (lower is better). "
+              "**Probe** is the held-out RMS error (cm) of a linear (ridge) map from the frozen features the "
+              "head was given (CLS, or all tokens) of each demo's first frame to the cube's x, y, next to predicting the mean (lower is better). "
               "**GMACs** are multiply-accumulates per frame for the whole S² encoder (all scales).", "",
               "| encoder | scales | tile px | weights | params | GMACs/frame | success (mean of seeds) | 95% CI "
               "(Wilson, pooled) | k/N | per seed | probe cm (mean baseline) | latency ms/frame |",

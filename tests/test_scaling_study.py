@@ -152,6 +152,27 @@ def test_report_from_synthetic_runs(tmp_path):
     assert json.loads((study / "measurements.json").read_text())  # cached for the next rebuild
 
 
+def test_probe_reads_the_features_the_head_was_given(tmp_path, monkeypatch):
+    import s2robot.encoders
+    from s2robot.study_report import measure_encoder
+
+    run = fake_run(tmp_path / "r", vision_ov("vit_t", (1, 2), 0, "random")
+                   + ["encoder.feature=tokens", "encoder.output_grid=largest", "policy.visual_pool=keypoints"],
+                   successes=5)
+    info = run_info(run)
+    assert (info["feature"], info["output_grid"]) == ("tokens", "largest")
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("built")
+
+    monkeypatch.setattr(s2robot.encoders, "build_encoder", spy)
+    with pytest.raises(RuntimeError, match="built"):
+        measure_encoder(info, "cpu")
+    assert (seen["feature"], seen["output_grid"], seen["scales"]) == ("tokens", "largest", [1, 2])
+
+
 def test_random_weights_are_flagged(tmp_path):
     study = tmp_path / "s"
     fake_run(study / "a", vision_ov("vit_t", (1,), 0, weights="random"), successes=3)
