@@ -181,7 +181,7 @@ def test_frames_from_image_and_video_folders(tmp_path):
 def test_cpu_preset_composes():
     cfg = compose(["+pretrain=cpu"], config_name="pretrain_mae")
     assert cfg.encoder.name == "vit_t" and cfg.encoder.img_size == 64 and list(cfg.scales) == [1, 2]
-    assert cfg.data.stores == ["data/demo_cpu_64.zarr"]
+    assert cfg.data.stores == ["data/cube_pick_224.zarr"]
 
 
 def test_missing_store_is_a_user_error(tmp_path):
