@@ -376,7 +376,7 @@ def plot(rows: Sequence[dict], path: Path, title: str = "") -> None:
         ax.errorbar(x, y, yerr=err, color=c, marker="o", ms=7, lw=2, capsize=4, label=f"{label}: S² scales (solid)")
         for r, xi, yi in zip(rs, x, y):
             ax.annotate(f"{r['encoder']} {list(r['scales'])}", (xi, yi), textcoords="offset points",
-                        xytext=(9, -2), va="center", fontsize=8, color=c)
+                        xytext=(9, -9 if i % 2 == 0 else 9), va="center", fontsize=8, color=c)  # encoders alternate below/above, so labels of close points do not collide
     ones = sorted((r for r in vision if list(r["scales"]) == [1]), key=lambda r: r["gmacs"])
     if len(ones) > 1:
         ax.plot([r["gmacs"] for r in ones], [100 * r["success_mean"] for r in ones], "k--", lw=1.3, alpha=0.8,
