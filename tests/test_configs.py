@@ -15,7 +15,7 @@ def test_one_yaml_per_registered_encoder():
         assert cfg["name"] == name
 
 
-def test_demo_experiment_reads_the_default_store_with_a_keypoint_head():
+def test_demo_experiment_reads_the_default_store():
     from tests.conftest import compose
 
     cfg = compose(["+experiment=demo_cpu"])
@@ -23,5 +23,5 @@ def test_demo_experiment_reads_the_default_store_with_a_keypoint_head():
     # The demo shares the default store (and so its feature caches and baselines).
     assert cfg.data.store == default.data.store == "data/cube_pick_224.zarr"
     assert (cfg.encoder.name, cfg.encoder.img_size, list(cfg.scales)) == ("vit_t", 64, [1, 2])
-    assert (cfg.encoder.feature, cfg.policy.visual_pool) == ("tokens", "keypoints")
+    assert (cfg.encoder.feature, cfg.policy.visual_pool) == ("cls", "none")
     assert cfg.eval.enabled
