@@ -43,7 +43,7 @@ $(DEMO_WEIGHTS): | $(DEMO_STORE)
 	$(PYTHON) scripts/pretrain_mae.py +pretrain=cpu scales=[1] train.steps=1000 hydra.run.dir=runs/pretrain/demo
 
 # Offline end to end on the CPU: demos -> MAE-pre-trained ViT-Ti -> cached S² features -> head -> evaluation.
-demo: setup $(if $(wildcard $(CPU_WEIGHTS)),,$(DEMO_WEIGHTS))
+demo: setup $(USE_WEIGHTS)
 	@echo "demo encoder: $(USE_WEIGHTS)"
 	OMP_NUM_THREADS=1 $(PYTHON) train_policy.py +experiment=demo_cpu encoder.weights=$(USE_WEIGHTS)
 

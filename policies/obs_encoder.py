@@ -38,7 +38,6 @@ class SpatialSoftmaxPool(nn.Module):
         grid = int(round((num_tokens - 1) ** 0.5))
         if grid * grid != num_tokens - 1:
             raise ValueError(f"keypoints need CLS + a square token grid, got {num_tokens} tokens")
-        self.grid = grid
         self.to_maps = nn.Linear(dim, num_kp)
         self.log_temp = nn.Parameter(torch.zeros(()))
         lin = torch.linspace(-1.0, 1.0, grid)
@@ -46,11 +45,12 @@ class SpatialSoftmaxPool(nn.Module):
         self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=-1), persistent=False)
         self.out = nn.Sequential(nn.Linear(2 * num_kp + dim, out_dim), nn.LayerNorm(out_dim))
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # B x (1+G²) x D -> B x out_dim
+    def keypoints(self, tokens: torch.Tensor) -> torch.Tensor:  # B x (1+G²) x D -> B x K x 2, in [-1, 1]
         maps = self.to_maps(tokens[:, 1:]) / self.log_temp.exp()         # B x G² x K
-        weights = maps.softmax(dim=1)
-        keypoints = torch.einsum("bnk,nc->bkc", weights, self.coords)    # B x K x 2
-        return self.out(torch.cat([keypoints.flatten(1), tokens[:, 0]], dim=-1))
+        return torch.einsum("bnk,nc->bkc", maps.softmax(dim=1), self.coords)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # B x (1+G²) x D -> B x out_dim
+        return self.out(torch.cat([self.keypoints(tokens).flatten(1), tokens[:, 0]], dim=-1))
 
 
 class ObsEncoder(nn.Module):

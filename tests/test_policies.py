@@ -72,8 +72,7 @@ def test_keypoints_read_where_a_token_stands_out():
     tokens = torch.zeros(2, 17, 8)
     tokens[0, 1 + 0, 0] = 1.0       # grid cell (row 0, col 0): top-left
     tokens[1, 1 + 15, 0] = 1.0      # grid cell (row 3, col 3): bottom-right
-    maps = pool.to_maps(tokens[:, 1:]).softmax(dim=1)
-    kp = torch.einsum("bnk,nc->bkc", maps, pool.coords)[:, 0]
+    kp = pool.keypoints(tokens)[:, 0]
     assert torch.allclose(kp[0], torch.tensor([-1.0, -1.0]), atol=1e-3)
     assert torch.allclose(kp[1], torch.tensor([1.0, 1.0]), atol=1e-3)
     assert pool(tokens).shape == (2, 32)
