@@ -1,46 +1,13 @@
-"""Train a behaviour-cloning head on frozen S² features.
+"""Train a behaviour-cloning head on frozen S² features (the installed ``s2robot-train``).
 
     python train_policy.py encoder=mvp_b scales=[1,2]
-    python train_policy.py encoder=vit_t encoder.weights=random scales=[1,2] train.epochs=20
+    python train_policy.py +experiment=demo_cpu
     torchrun --nproc_per_node=2 train_policy.py hydra.run.dir=runs/ddp ...   # data-parallel
 
-Every run writes to its own directory (runs/<date>_<encoder> unless hydra.run.dir is set).
+Evaluation's env workers are spawned and re-import this file: it stays a thin, light entry.
 """
 
-import logging
-import os
-import sys
-
-import hydra
-from omegaconf import DictConfig
-
-# s2robot is imported inside main(): evaluation's env workers are spawned and re-import this
-# file, so its top level stays light.
-
-
-@hydra.main(config_path="configs", config_name="train_policy", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
-    from s2robot.cli import USER_ERRORS
-    from s2robot.train import train
-
-    run_dir = HydraConfig.get().runtime.output_dir
-    try:
-        train(cfg, run_dir)
-        if cfg.eval.enabled and int(os.environ.get("RANK", "0")) == 0:
-            from s2robot.evaluate import evaluate
-            from s2robot.train import resolve_device
-
-            evaluate(run_dir, os.path.join(run_dir, "eval"), n_episodes=cfg.eval.n_episodes,
-                     n_workers=cfg.eval.n_workers, n_videos=cfg.eval.n_videos,
-                     device=str(resolve_device(cfg.device)), progress=cfg.train.progress)
-    except USER_ERRORS as e:
-        logging.getLogger("train_policy").error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(f"run directory: {run_dir}")
-
+from s2robot.commands.train_policy import main
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from s2robot.observations import PRIVILEGED_KEYS, cube_yaw_features, privileged_obs  # noqa: F401  (re-exported)
+
 PROPRIO_DIM = 9
 
 DEFAULT_PLACEMENT = {
@@ -44,25 +46,6 @@ def _quiet_robosuite():
         yield
     finally:
         logger.setLevel(level)
-
-
-# Privileged state (never in the observation): what a perfect perception system would give
-# the policy. Baselines and the linear probe read it; the expert uses the raw pose in info.
-PRIVILEGED_KEYS = ("cube_pos", "cube_yaw")
-
-
-def cube_yaw_features(cube_quat: np.ndarray) -> np.ndarray:
-    """``[sin 4θ, cos 4θ]`` of the cube's yaw θ from xyzw quaternions (``... x 4``): continuous,
-    and equal for the four yaws a cube cannot be told apart at (it repeats every 90 deg)."""
-    x, y, z, w = np.moveaxis(np.asarray(cube_quat, dtype=np.float64), -1, 0)
-    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return np.stack([np.sin(4 * yaw), np.cos(4 * yaw)], axis=-1).astype(np.float32)
-
-
-def privileged_obs(info: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The privileged inputs of one step, from the env's ``info``."""
-    return {"cube_pos": np.asarray(info["cube_pos"], dtype=np.float32),
-            "cube_yaw": cube_yaw_features(info["cube_quat"])}
 
 
 class CubePickEnv(gym.Env):
@@ -251,8 +234,18 @@ def make_env(cfg: Mapping[str, Any] | Any, **overrides: Any) -> CubePickEnv:
     env_id = kwargs.pop("id", "CubePick-v0")
     if env_id != "CubePick-v0":
         raise ValueError(f"make_env builds CubePick-v0, the config asks for {env_id!r}")
-    known = set(inspect.signature(CubePickEnv.__init__).parameters) - {"self"}
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ValueError(f"unknown env config keys {unknown}; CubePick-v0 takes {sorted(known - {'id'})}")
+    check_env_keys(kwargs)
     return CubePickEnv(**kwargs)
+
+
+def env_keys() -> set[str]:
+    """The config keys CubePick-v0 takes (its constructor's arguments, plus ``id``)."""
+    return set(inspect.signature(CubePickEnv.__init__).parameters) - {"self"} | {"id"}
+
+
+def check_env_keys(cfg: Mapping[str, Any]) -> None:
+    from s2robot.errors import ConfigError
+
+    unknown = sorted(set(cfg) - env_keys())
+    if unknown:
+        raise ConfigError(f"unknown env config keys {unknown}; CubePick-v0 takes {sorted(env_keys() - {'id'})}")

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.cube_pick import make_env, privileged_obs
+from envs.cube_pick import make_env
+from s2robot.observations import policy_obs
 
 
 class SimRobot:
@@ -31,9 +32,7 @@ class SimRobot:
         self.steps = 0
 
     def get_observation(self) -> dict[str, np.ndarray]:
-        obs = {k: self._obs[k] for k in self.obs_keys if k in self._obs}
-        obs.update({k: v for k, v in privileged_obs(self._info).items() if k in self.obs_keys})
-        return obs
+        return policy_obs(self._obs, self._info, self.obs_keys)
 
     def apply_action(self, action: np.ndarray) -> None:
         if self.done:

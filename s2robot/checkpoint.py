@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import torch
 
 from policies import BCPolicy, make_policy
+from s2robot.errors import UserError
+from s2robot.fileio import atomic_torch_save, file_hash
 
 FORMAT = "s2robot.policy"
 VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     pass
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
-    """Write to a temporary file, fsync, then rename: a crash mid-save keeps the old checkpoint."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Atomic: a crash mid-save keeps the old checkpoint."""
+    atomic_torch_save({"format": FORMAT, "version": VERSION, **payload}, path)
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:
@@ -43,7 +37,7 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> dict:
     path = resolve_checkpoint_path(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e}; it is damaged, retrain or use another") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -55,11 +49,7 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def checkpoint_hash(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(resolve_checkpoint_path(path), "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_hash(resolve_checkpoint_path(path))[:16]
 
 
 def policy_from_checkpoint(ckpt: dict) -> BCPolicy:

@@ -20,8 +20,8 @@ import numpy as np
 
 from envs.cube_pick import CubePickEnv
 from envs.expert import ScriptedExpert
-from s2robot.collect import collect_demos, run_expert_episode
-from s2robot.replay_buffer import ReplayBuffer
+from s2robot.data.collect import collect_demos, run_expert_episode
+from s2robot.data.replay_buffer import ReplayBuffer
 
 
 def step_ms(env: CubePickEnv, n_steps: int, seed: int = 0) -> float:

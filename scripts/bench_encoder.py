@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from s2robot.costs import encoder_costs
+from s2robot.encoders.costs import encoder_costs
 from s2robot.encoders import build_backbone, resolve_spec
 from s2robot.s2 import resize_to, s2_forward, scale_sizes, split_chessboard
 

@@ -37,7 +37,7 @@ TINY = ["encoder=vit_t", "encoder.weights=random", "encoder.img_size=64", "scale
 def tiny_checkpoint(work: Path) -> Path:
     from hydra import compose, initialize_config_dir
 
-    from s2robot.train import train
+    from s2robot.training.train import train
 
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("train_policy", overrides=[*TINY, f"data.store={work / 'demos.zarr'}"])
@@ -66,10 +66,10 @@ def env_step_split(env_cfg: dict, n_steps: int = 30) -> dict:
 
 
 def encoder_ms(checkpoint: Path, batch: int, image_size: int, repeats: int = 5) -> dict:
-    """The frozen encoder alone on a batch of frames, as PolicyRunner calls it."""
-    from s2robot.inference import PolicyRunner
+    """The frozen encoder alone on a batch of frames, as PolicyController calls it."""
+    from s2robot.rollout.controller import PolicyController
 
-    runner = PolicyRunner.from_checkpoint(checkpoint)
+    runner = PolicyController.from_checkpoint(checkpoint)
     if runner.encoder is None:
         return {}
     out = {}
@@ -86,7 +86,7 @@ def encoder_ms(checkpoint: Path, batch: int, image_size: int, repeats: int = 5) 
 
 
 def main() -> None:
-    from s2robot.env_pool import cpu_cores
+    from s2robot.rollout.env_pool import cpu_cores
 
     default_workers = cpu_cores()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,7 +105,7 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
 
     from s2robot.checkpoint import load_checkpoint
-    from s2robot.evaluate import evaluate
+    from s2robot.rollout.evaluate import evaluate
 
     with tempfile.TemporaryDirectory(prefix="bench_eval_") as tmp:
         work = Path(tmp)

@@ -7,7 +7,7 @@ A 224 px checkpoint for it (vit_t, random weights, a few demos):
         data.store=/tmp/demo224.zarr data.n_episodes=3 train.epochs=2 hydra.run.dir=/tmp/run224
 
 Measured in one run, one phase after the other on the same machine:
-  1+2. latency, alternating so both paths see the same machine load: PolicyRunner.act in this process
+  1+2. latency, alternating so both paths see the same machine load: PolicyController.act in this process
      (episode reset before each call, so every call runs the encoder and the head: what a chunk
      request costs) and the same request through scripts/serve_policy.py (a separate process, as in
      deployment) with PolicyClient; transport overhead = round trip - the server's own act() time;
@@ -59,9 +59,9 @@ def make_obs(md: dict, rng) -> dict:
 
 
 def load_runner(checkpoint: str, device: str):
-    from s2robot.inference import PolicyRunner
+    from s2robot.rollout.controller import PolicyController
 
-    return PolicyRunner.from_checkpoint(checkpoint, device=device)
+    return PolicyController.from_checkpoint(checkpoint, device=device)
 
 
 def start_server(checkpoint: str, device: str, run_dir: str) -> tuple[subprocess.Popen, int]:

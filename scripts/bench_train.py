@@ -17,14 +17,14 @@ import torch
 
 from policies import make_policy
 from s2robot.encoders import build_encoder
-from s2robot.features import cached_features
-from s2robot.replay_buffer import ReplayBuffer
+from s2robot.data.feature_cache import cached_features
+from s2robot.data.replay_buffer import ReplayBuffer
 
 
 def _store(args, tmp: str) -> ReplayBuffer:
     if args.store:
         return ReplayBuffer.open(args.store)
-    from s2robot.collect import collect_demos
+    from s2robot.data.collect import collect_demos
 
     env = {"cameras": ["agentview"], "image_size": args.image_size}
     collect_demos(env, f"{tmp}/bench.zarr", n_episodes=args.episodes, progress=False)

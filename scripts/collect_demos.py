@@ -1,35 +1,6 @@
-"""Collect scripted-expert demonstrations into a Zarr store (resumes an existing one).
+"""Collect scripted-expert demonstrations into a Zarr store (resumes an existing one). Same as the installed command; see ``s2robot.commands.collect_demos``."""
 
-    python scripts/collect_demos.py n_episodes=100 env.image_size=224 store=data/cube_pick_224.zarr
-"""
-
-import json
-
-import hydra
-from hydra.utils import to_absolute_path
-from omegaconf import DictConfig
-
-from s2robot.collect import collect_demos
-
-
-@hydra.main(config_path="../configs", config_name="collect_demos", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    summary = collect_demos(
-        cfg.env,
-        to_absolute_path(cfg.store),
-        n_episodes=cfg.n_episodes,
-        seed_start=cfg.seed_start,
-        expert_noise=cfg.expert.noise,
-        keep_failures=cfg.keep_failures,
-        progress=True,
-    )
-    rate = summary["expert_success_rate"]
-    print(f"expert success: {'n/a (store already complete)' if rate is None else f'{rate:.1%}'} "
-          f"({summary['successes']}/{summary['attempts']} this run)")
-    print(f"store: {summary['store']}: {summary['n_episodes']} episodes, {summary['n_steps']} steps, "
-          f"{summary['bytes_on_disk'] / 2**20:.1f} MiB on disk")
-    print(json.dumps(summary))
-
+from s2robot.commands.collect_demos import main
 
 if __name__ == "__main__":
     main()

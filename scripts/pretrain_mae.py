@@ -1,41 +1,6 @@
-"""MAE pre-training of a registry ViT on robot frames (MVP recipe), single-scale or S².
+"""MAE pre-training of a registry ViT on robot frames (MVP recipe), single-scale or S². Same as the installed command; see ``s2robot.commands.pretrain_mae``."""
 
-    python scripts/pretrain_mae.py +pretrain=cpu                       # ViT-Tiny, 64 px, CPU, <= ~30 min
-    python scripts/pretrain_mae.py encoder=vit_s scales=[1,2] data.stores=[data/cube_pick_224.zarr]
-    python scripts/pretrain_mae.py +pretrain=cpu resume=true hydra.run.dir=<run dir>
-
-Prints the encoder checkpoint and the overrides that make train_policy.py / probe_encoder.py use it.
-"""
-
-import json
-import logging
-import sys
-
-import hydra
-from omegaconf import DictConfig
-
-from s2robot.cli import USER_ERRORS
-
-
-@hydra.main(config_path="../configs", config_name="pretrain_mae", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
-    from s2robot.pretrain import pretrain
-
-    run_dir = HydraConfig.get().runtime.output_dir
-    try:
-        summary = pretrain(cfg, run_dir)
-    except USER_ERRORS as e:
-        logging.getLogger("pretrain_mae").error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(json.dumps(summary))
-    print(f"run directory: {run_dir}")
-    print(f"encoder weights: {summary['encoder_weights']}")
-    print(f"use them with: encoder={summary['encoder']} encoder.weights={summary['encoder_weights']} "
-          f"encoder.img_size={summary['img_size']}")
-
+from s2robot.commands.pretrain_mae import main
 
 if __name__ == "__main__":
     main()

@@ -1,51 +1,6 @@
-"""Linear probe of a frozen S² encoder: does it know where the cube is?
+"""Linear probe of a frozen S² encoder: does it know where the cube is? Same as the installed command; see ``s2robot.commands.probe_encoder``."""
 
-    python scripts/probe_encoder.py encoder=vit_t encoder.weights=random encoder.img_size=64 scales=[1,2]
-    python scripts/probe_encoder.py encoder=vit_t encoder.weights=<run>/encoder.pt encoder.img_size=64
-
-Ridge regression (K-fold held out) from each episode's first-frame features to the cube's x, y;
-prints JSON with the error in cm next to the predict-the-mean baseline, and R² per axis.
-"""
-
-import json
-import logging
-import sys
-from pathlib import Path
-
-import hydra
-from omegaconf import DictConfig
-
-from s2robot.cli import USER_ERRORS
-
-
-@hydra.main(config_path="../configs", config_name="probe_encoder", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    from hydra.utils import to_absolute_path
-
-    from s2robot.encoders import build_encoder
-    from s2robot.probe import probe_encoder
-    from s2robot.train import resolve_device
-
-    try:
-        encoder = build_encoder(cfg.encoder.name, weights=cfg.encoder.weights, scales=list(cfg.scales),
-                                feature=cfg.encoder.feature, output_grid=cfg.encoder.output_grid,
-                                img_size=cfg.encoder.img_size, seed=cfg.encoder.seed,
-                                device=resolve_device(cfg.device))
-        result = probe_encoder(encoder, to_absolute_path(cfg.store), cfg.camera, cfg.n_folds,
-                               batch_size=cfg.encoder.batch_size, seed=cfg.seed)
-    except USER_ERRORS as e:
-        logging.getLogger("probe_encoder").error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    text = json.dumps(result)
-    print(text)
-    p, b = result["probe"], result["mean_baseline"]
-    print(f"cube x,y from first-frame features ({result['n']} episodes, {result['n_folds']}-fold held out): "
-          f"RMS error {p['rms_dist_cm']:.2f} cm vs {b['rms_dist_cm']:.2f} cm predicting the mean; "
-          f"R² x {result['r2'][0]:.3f}, y {result['r2'][1]:.3f}")
-    if cfg.output:
-        Path(to_absolute_path(cfg.output)).write_text(text + "\n")
-
+from s2robot.commands.probe_encoder import main
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,7 @@ def compose(overrides=(), config_name="train_policy"):
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory):
     """4 expert demos at 32 px, collected once per test session."""
-    from s2robot.collect import collect_demos
+    from s2robot.data.collect import collect_demos
 
     path = tmp_path_factory.mktemp("store") / "cube_pick_32.zarr"
     collect_demos(compose(TINY).env, path, n_episodes=4, progress=False)

@@ -10,7 +10,7 @@ from s2robot_client.protocol import BAD_DTYPE, BAD_MESSAGE, BAD_SHAPE, MISSING_K
 
 
 def observation_spec(metadata: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """``key -> ("image" | "vector", shape)`` from `PolicyRunner.metadata`."""
+    """``key -> ("image" | "vector", shape)`` from `PolicyController.metadata`."""
     spec: dict[str, tuple[str, tuple[int, ...]]] = {}
     for cam in metadata["camera_keys"]:
         spec[cam] = ("image", tuple(metadata["image_shape"]))

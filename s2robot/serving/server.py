@@ -26,6 +26,7 @@ from s2robot_client.protocol import (BAD_MESSAGE, INTERNAL, MESSAGE_TOO_LARGE, P
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from s2robot.errors import UserError
 from s2robot.serving.observation import observation_spec, validate_observation
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ HEALTH_PATH = "/healthz"
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 2**20  # a 224 px frame is 150 kB; 672 px is 1.4 MB
 
 
-class ServingError(RuntimeError):
+class ServingError(UserError, RuntimeError):
     """A server configuration the user must change (unsafe bind, bad limits)."""
 
 
@@ -56,7 +57,7 @@ def check_bind(host: str, token: str | None) -> None:
 
 class PolicyServer:
     """``PolicyServer(runner, port=0)``; ``await server.start()`` (or ``start_in_thread()``) binds and
-    sets ``server.port``. ``runner`` is a `PolicyRunner` (anything with ``act``, ``reset``,
+    sets ``server.port``. ``runner`` is a `PolicyController` (anything with ``act``, ``reset``,
     ``metadata``, ``last_timing``, ``n_action_steps``)."""
 
     def __init__(self, runner: Any, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,

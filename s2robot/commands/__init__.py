@@ -1,0 +1,1 @@
+"""The command-line entries; `python -m s2robot` lists them."""

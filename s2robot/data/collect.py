@@ -1,0 +1,193 @@
+"""Collect scripted-expert demonstrations of CubePick-v0 into a ReplayBuffer (resumable)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import json
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from envs.cube_pick import DEFAULT_PLACEMENT, CubePickEnv, make_env
+from envs.expert import ScriptedExpert
+from envs.seeds import DEMO_SEED_START, EVAL_SEED_START, check_demo_seeds
+from s2robot.data.replay_buffer import ReplayBuffer, StoreError
+
+_VERSIONED = ("s2robot", "robosuite", "mujoco", "numpy", "zarr", "gymnasium")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def env_config_dict(env_cfg: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """A complete, JSON-ready env config: the given keys over CubePickEnv's defaults.
+
+    Stores record the full config, so a store made from a partial config (tests, benchmarks)
+    still says exactly which env produced it, and resume checks compare like with like."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(env_cfg, DictConfig):
+        env_cfg = OmegaConf.to_container(env_cfg, resolve=True)
+    params = inspect.signature(CubePickEnv.__init__).parameters
+    defaults = {name: p.default for name, p in params.items() if name not in ("self", "render_mode")}
+    cfg = {**defaults, **dict(env_cfg)}
+    cfg["id"] = cfg["id"] or "CubePick-v0"
+    cfg["placement"] = {**DEFAULT_PLACEMENT, **(cfg["placement"] or {})}
+    # a JSON round trip turns tuples into lists, as the store attrs will hold them
+    return json.loads(json.dumps(cfg))
+
+
+def run_expert_episode(
+    env: CubePickEnv, expert: ScriptedExpert, seed: int
+) -> tuple[dict[str, np.ndarray], bool]:
+    """One seeded expert rollout: per-step observation (before the action), action and cube pose."""
+    obs, info = env.reset(seed=seed)
+    expert.reset(seed=seed)
+    steps: dict[str, list[np.ndarray]] = {k: [] for k in [*obs, "action", "cube_pos", "cube_quat"]}
+    while True:
+        action = expert.act(obs, info)
+        for k, v in obs.items():
+            steps[k].append(v)
+        steps["action"].append(action)
+        steps["cube_pos"].append(info["cube_pos"].astype(np.float32))
+        steps["cube_quat"].append(info["cube_quat"].astype(np.float32))
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    return {k: np.stack(v) for k, v in steps.items()}, bool(info["is_success"])
+
+
+def collect_demos(
+    env_cfg: Mapping[str, Any] | Any,
+    store_path: str | os.PathLike,
+    n_episodes: int,
+    seed_start: int = DEMO_SEED_START,
+    expert_noise: float = 0.0,
+    keep_failures: bool = False,
+    progress: bool = True,
+    max_attempts: int | None = None,
+    background_writes: bool = True,
+) -> dict[str, Any]:
+    """Fill the store at `store_path` up to `n_episodes` expert episodes; returns a summary.
+
+    Seeds run consecutively from `seed_start`. An existing store made with the same settings
+    is resumed after the last seed it ran (stored or skipped); one made with other settings
+    raises StoreError. Failed episodes are skipped (their seeds recorded) unless `keep_failures`.
+    With `background_writes`, an episode is compressed and written by one worker thread while
+    the next one is simulated (at most one episode in flight, written in order).
+    """
+    store_path = os.fspath(store_path)
+    env_dict = env_config_dict(env_cfg)
+    expert_cfg = {"name": "ScriptedExpert", "noise": float(expert_noise)}
+    collection = {"seed_start": int(seed_start), "keep_failures": bool(keep_failures)}
+    if os.path.exists(store_path):
+        buffer = ReplayBuffer.open(store_path, mode="a")
+        made_with = buffer.attrs
+        for name, want in [("env", env_dict), ("expert", expert_cfg), ("collection", collection)]:
+            if made_with.get(name) != want:
+                raise StoreError(
+                    f"{store_path}: existing store was collected with {name}={made_with.get(name)}, "
+                    f"now asked for {name}={want}; choose another store path or delete this one"
+                )
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(store_path)), exist_ok=True)
+        buffer = ReplayBuffer.create(
+            store_path,
+            attrs={
+                "env": env_dict,
+                "expert": expert_cfg,
+                "collection": collection,
+                "eval_seed_start": EVAL_SEED_START,
+                "versions": package_versions(),
+            },
+        )
+    ran = np.concatenate([buffer.episode_seeds, buffer.skipped_seeds])
+    seed = max(int(seed_start), int(ran.max()) + 1 if len(ran) else 0)
+    n_before = buffer.n_episodes
+    to_collect = max(0, n_episodes - n_before)
+    max_attempts = max_attempts if max_attempts is not None else 2 * to_collect + 10
+    summary = {"store": store_path, "n_episodes_before": n_before, "attempts": 0, "successes": 0}
+    env_seconds = store_seconds = 0.0
+    new_steps = 0
+    if to_collect:
+        check_demo_seeds(seed, to_collect)
+        env = make_env(env_dict)
+        expert = ScriptedExpert(noise=expert_noise)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_episodes, initial=n_before, desc="demos", unit="ep")
+        writer = ThreadPoolExecutor(max_workers=1) if background_writes else None
+        pending: Future | None = None
+        n_kept = n_before
+
+        def wait_pending() -> None:
+            nonlocal pending, store_seconds
+            if pending is not None:
+                t = time.perf_counter()
+                pending.result()  # re-raises a write error here
+                store_seconds += time.perf_counter() - t
+                pending = None
+
+        try:
+            while n_kept < n_episodes:
+                if summary["attempts"] >= max_attempts:
+                    raise RuntimeError(
+                        f"expert succeeded {summary['successes']}/{summary['attempts']} times, too few to "
+                        f"reach {n_episodes} demos; check the env config (placement, horizon) or expert noise"
+                    )
+                check_demo_seeds(seed, 1)
+                t0 = time.perf_counter()
+                episode, success = run_expert_episode(env, expert, seed)
+                t1 = time.perf_counter()
+                env_seconds += t1 - t0
+                wait_pending()
+                t1 = time.perf_counter()
+                if success or keep_failures:
+                    if writer is not None:
+                        pending = writer.submit(buffer.add_episode, episode, seed=seed, success=success)
+                    else:
+                        buffer.add_episode(episode, seed=seed, success=success)
+                    n_kept += 1
+                    new_steps += len(episode["action"])
+                    if bar is not None:
+                        bar.update(1)
+                else:
+                    buffer.add_skipped_seed(seed)
+                store_seconds += time.perf_counter() - t1
+                summary["attempts"] += 1
+                summary["successes"] += int(success)
+                seed += 1
+                if bar is not None:
+                    bar.set_postfix(success=f"{summary['successes']}/{summary['attempts']}")
+            wait_pending()
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)  # an interrupted run still commits the episode in flight
+            if bar is not None:
+                bar.close()
+            env.close()
+    summary.update(
+        n_episodes=buffer.n_episodes,
+        n_steps=buffer.n_steps,
+        new_steps=new_steps,
+        expert_success_rate=summary["successes"] / summary["attempts"] if summary["attempts"] else None,
+        next_seed=seed,
+        env_seconds=env_seconds,
+        store_seconds=store_seconds,
+        bytes_on_disk=buffer.nbytes_on_disk(),
+    )
+    return summary

@@ -1,0 +1,96 @@
+"""A frozen backbone wrapped with S²: camera frames in, multi-scale features out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from s2robot.encoders.normalize import normalize_images
+from s2robot.encoders.registry import EncoderSpec
+from s2robot.s2 import S2Error, scale_sizes, s2_forward
+
+FEATURES = ("cls", "mean", "tokens")
+
+
+class FrozenS2Encoder(nn.Module):
+    """Frozen ViT + S². Takes uint8 ``[B x] H x W x 3`` frames (numpy or torch) or float
+    ``B x 3 x H x W`` tensors in [0, 1]; applies the encoder's own normalisation.
+
+    ``feature``: ``"cls"`` (CLS token after the final LayerNorm, MVP's embedding),
+    ``"mean"`` (mean of patch tokens) or ``"tokens"`` (CLS + all patch tokens).
+    """
+
+    def __init__(self, spec: EncoderSpec, backbone: nn.Module, *, scales, feature: str = "cls",
+                 output_grid: str = "native", weights_id: str = "unknown", max_batch: int | None = None):
+        super().__init__()
+        if feature not in FEATURES:
+            raise ValueError(f"feature must be one of {FEATURES}, got {feature!r}")
+        scales = list(scales) if scales is not None else []
+        scale_sizes(scales, spec.img_size)  # fail at build time, not at the first frame
+        if output_grid not in ("native", "largest"):
+            raise S2Error(f"output_grid must be 'native' or 'largest', got {output_grid!r}")
+        self.spec = spec
+        self.backbone = backbone
+        self.scales = scales
+        self.feature = feature
+        self.output_grid = output_grid
+        self.weights_id = weights_id
+        self.max_batch = max_batch
+        self.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True):  # frozen: stays in eval mode whatever a caller asks
+        return self
+
+    @property
+    def feature_dim(self) -> int:
+        return self.spec.embed_dim * len(self.scales)
+
+    @property
+    def num_tokens(self) -> int:
+        grid = self.spec.grid * (max(self.scales) if self.output_grid == "largest" else 1)
+        return 1 + grid * grid
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        if self.feature == "tokens":
+            return (self.num_tokens, self.feature_dim)
+        return (self.feature_dim,)
+
+    def describe(self) -> dict:
+        return {"encoder": self.spec.name, "weights": self.weights_id, "scales": list(self.scales),
+                "feature": self.feature, "output_grid": self.output_grid, "img_size": self.spec.img_size}
+
+    def preprocess(self, images) -> torch.Tensor:
+        """Frames -> normalised float ``B x 3 x H x W`` on the encoder's device and dtype."""
+        x = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a numpy array or torch tensor of images, got {type(images).__name__}")
+        if x.dtype == torch.uint8:
+            if x.ndim == 3:
+                x = x[None]
+            if x.ndim != 4 or x.shape[-1] != 3:
+                raise ValueError(f"uint8 frames must be [B x] H x W x 3, got shape {tuple(x.shape)}")
+            x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        elif x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"float images must be B x 3 x H x W in [0, 1], got shape {tuple(x.shape)}")
+        param = self.backbone.pos_embed
+        # Normalise in float32 even when the backbone runs in bf16.
+        x = x.to(device=param.device, dtype=torch.float32)
+        return normalize_images(x, self.spec.mean, self.spec.std).to(param.dtype)
+
+    def forward(self, images) -> torch.Tensor:
+        with torch.inference_mode():
+            x = self.preprocess(images)
+            tokens = s2_forward(self.backbone.forward_features, x, self.scales, tile_size=self.spec.img_size,
+                                num_prefix_tokens=1, output_grid=self.output_grid, max_batch=self.max_batch)
+            if self.feature == "cls":
+                out = tokens[:, 0]
+            elif self.feature == "mean":
+                out = tokens[:, 1:].mean(dim=1)
+            else:
+                out = tokens
+            out = out.float()
+        # Inference tensors cannot enter autograd; a plain copy lets a trainable head use them.
+        return out if torch.is_inference_mode_enabled() else out.clone()

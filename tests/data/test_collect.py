@@ -1,0 +1,120 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.cube_pick import CubePickEnv
+from envs.seeds import EVAL_SEED_START
+from s2robot.data.collect import collect_demos
+from s2robot.data.replay_buffer import ReplayBuffer, StoreError
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_CFG = {"image_size": 48, "cameras": ["agentview"]}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demos") / "cube_pick_48.zarr"
+    summary = collect_demos(ENV_CFG, path, n_episodes=2, progress=False)
+    return path, summary
+
+
+def test_collect_small_run(store):
+    path, summary = store
+    buffer = ReplayBuffer.open(path, required_keys=("agentview", "proprio", "action", "cube_pos"))
+    assert summary["n_episodes"] == buffer.n_episodes == 2 and summary["expert_success_rate"] > 0
+    assert buffer.episode_success.all()
+    assert len(buffer.episode_seeds) == 2 and buffer.episode_seeds.min() >= 0
+    assert buffer.shape("agentview") == (48, 48, 3) and buffer.shape("cube_pos") == (3,)
+    assert np.all(np.abs(buffer["action"]) <= 1.0)
+    attrs = buffer.attrs
+    # the full env config is recorded, defaults included
+    assert attrs["env"]["image_size"] == 48 and attrs["env"]["cameras"] == ["agentview"]
+    assert attrs["env"]["horizon"] == 120 and attrs["env"]["placement"]["x_range"] == [-0.15, 0.15]
+    assert attrs["expert"]["noise"] == 0.0
+    assert attrs["versions"]["robosuite"] == "1.5.2" and attrs["eval_seed_start"] == EVAL_SEED_START
+    # the stored first frame of each episode is what the env shows after reset(seed)
+    env = CubePickEnv(image_size=48)
+    for i, seed in enumerate(buffer.episode_seeds):
+        obs, info = env.reset(seed=int(seed))
+        episode = buffer.get_episode(i)
+        np.testing.assert_array_equal(episode["agentview"][0], obs["agentview"])
+        np.testing.assert_allclose(episode["cube_pos"][0], info["cube_pos"], rtol=1e-6)
+    env.close()
+    # the expert lifted the cube: by the last recorded step it has risen off the table
+    heights = buffer.get_episode(1)["cube_pos"][:, 2]
+    assert heights[-1] > heights.min() + 0.01
+
+
+def test_resume_continues_with_next_seed(store):
+    path, _ = store
+    before = ReplayBuffer.open(path)
+    seeds_before, frames_before = before.episode_seeds, before["agentview"]
+    last_ran = max([*seeds_before, *before.skipped_seeds])
+    summary = collect_demos(ENV_CFG, path, n_episodes=3, progress=False)
+    after = ReplayBuffer.open(path)
+    assert summary["n_episodes_before"] == 2 and after.n_episodes == 3
+    new_seed = int(after.episode_seeds[2])
+    assert new_seed > last_ran  # no seed is run twice
+    assert set(range(last_ran + 1, new_seed)) <= set(after.skipped_seeds)  # and none is left out
+    np.testing.assert_array_equal(after["agentview"][: len(frames_before)], frames_before)
+    # already complete: nothing runs
+    assert collect_demos(ENV_CFG, path, n_episodes=3, progress=False)["attempts"] == 0
+
+
+def test_resume_refuses_other_settings(store):
+    path, _ = store
+    with pytest.raises(StoreError, match="expert"):
+        collect_demos(ENV_CFG, path, n_episodes=5, expert_noise=0.2, progress=False)
+    with pytest.raises(StoreError, match="env"):
+        collect_demos({**ENV_CFG, "image_size": 64}, path, n_episodes=5, progress=False)
+
+
+def test_failures_are_skipped_and_their_seeds_recorded(tmp_path):
+    hopeless = {"cameras": [], "horizon": 3}  # 3 steps cannot lift the cube
+    path = tmp_path / "fail.zarr"
+    with pytest.raises(RuntimeError, match="expert succeeded 0/3"):
+        collect_demos(hopeless, path, n_episodes=1, max_attempts=3, progress=False)
+    buffer = ReplayBuffer.open(path)
+    assert buffer.n_episodes == 0
+    np.testing.assert_array_equal(buffer.skipped_seeds, [0, 1, 2])
+    kept = collect_demos({**hopeless}, tmp_path / "kept.zarr", n_episodes=2, keep_failures=True, progress=False)
+    buffer = ReplayBuffer.open(kept["store"])
+    assert buffer.n_episodes == 2 and not buffer.episode_success.any()
+    np.testing.assert_array_equal(buffer.episode_lengths, [3, 3])
+
+
+def test_demo_seeds_stay_out_of_evaluation_range(tmp_path):
+    with pytest.raises(ValueError, match="evaluation seeds"):
+        collect_demos({"cameras": []}, tmp_path / "x.zarr", n_episodes=5, seed_start=EVAL_SEED_START - 2)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_scripts_end_to_end(tmp_path):
+    store = tmp_path / "cli.zarr"
+    proc = _run(
+        "scripts/collect_demos.py", "n_episodes=1", "env.image_size=32", f"store={store}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "expert success" in proc.stdout and ReplayBuffer.open(store).n_episodes == 1
+    assert ReplayBuffer.open(store).attrs["env"]["horizon"] == 120  # composed from configs/env/cube_pick.yaml
+
+    proc = _run("scripts/inspect_store.py", str(store))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "episodes: 1" in proc.stdout and "agentview" in proc.stdout and "(32, 32, 3)" in proc.stdout
+
+    video = tmp_path / "ep0.mp4"
+    proc = _run("scripts/export_episode.py", str(store), "--episode", "0", "--out", str(video))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert video.stat().st_size > 1000
+
+    proc = _run("scripts/inspect_store.py", str(tmp_path / "missing.zarr"))
+    assert proc.returncode != 0 and "missing.zarr" in proc.stderr
+    assert not os.path.exists(tmp_path / "missing.zarr")

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from s2robot.checkpoint import CheckpointError, load_checkpoint
+from s2robot.rollout.controller import PolicyController
+from s2robot.training.train import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_store, tmp_path_factory):
+    from tests.conftest import TINY, compose
+
+    d = tmp_path_factory.mktemp("run")
+    train(compose([*TINY, f"data.store={tiny_store}", "scales=[1,2]", "train.epochs=1"]), d)
+    return d
+
+
+def _obs(b, rng=np.random.default_rng(0)):
+    return {"agentview": rng.integers(0, 256, (b, 32, 32, 3), dtype=np.uint8),
+            "proprio": rng.normal(size=(b, 9)).astype(np.float32)}
+
+
+def _count_predicts(runner):
+    calls = []
+    orig = runner.policy.predict
+
+    def predict(batch):
+        calls.append(len(next(iter(batch.values()))))
+        return orig(batch)
+
+    runner.policy.predict = predict
+    return calls
+
+
+def test_receding_horizon_predicts_every_n_action_steps(run_dir):
+    runner = PolicyController.from_checkpoint(run_dir)
+    calls = _count_predicts(runner)
+    for _ in range(6):
+        a = runner.act(_obs(3))
+        assert a.shape == (3, 7) and a.dtype == np.float32 and np.abs(a).max() <= 1
+    assert calls == [3, 3]  # steps 0 and 4 (n_action_steps=4), batched over the 3 envs; 2 actions left
+    runner.reset_env(1)
+    runner.act(_obs(3))
+    assert calls[-1] == 1  # only the reset env needed a new chunk
+
+
+def test_first_action_is_the_policys_prediction(run_dir):
+    runner = PolicyController.from_checkpoint(run_dir)
+    obs = _obs(2)
+    feats = runner.encoder(obs["agentview"])
+    want = runner.policy.predict({"vision": feats[:, None], "proprio": torch.from_numpy(obs["proprio"])[:, None]})
+    assert np.allclose(runner.act(obs), np.clip(want[:, 0].numpy(), -1, 1), atol=1e-5)
+
+
+def test_temporal_ensemble_predicts_every_step(run_dir):
+    ckpt = load_checkpoint(run_dir)
+    ckpt["execution"]["temporal_ensemble"] = True
+    runner = PolicyController(ckpt)
+    calls = _count_predicts(runner)
+    obs = _obs(1)
+    first = runner.act(obs)
+    second = runner.act(obs)
+    assert calls == [1, 1]
+    # Step 2 averages chunk 1's 2nd action with chunk 2's 1st (same obs -> same chunk).
+    chunk = runner.policy.predict({"vision": runner.encoder(obs["agentview"])[:, None],
+                                   "proprio": torch.from_numpy(obs["proprio"])[:, None]})[0].numpy()
+    w = np.exp(-0.01 * np.arange(2))
+    assert np.allclose(second[0], np.clip((chunk[1] * w[0] + chunk[0] * w[1]) / w.sum(), -1, 1), atol=1e-5)
+    assert np.allclose(first[0], np.clip(chunk[0], -1, 1), atol=1e-5)
+
+
+def test_other_encoder_weights_are_refused(run_dir, tmp_path):
+    from s2robot.encoders import build_backbone, resolve_spec
+
+    path = tmp_path / "other.pth"
+    torch.save({"model": build_backbone(resolve_spec("vit_t", 32)).state_dict()}, path)
+    with pytest.raises(CheckpointError, match="not the ones this policy was trained on"):
+        PolicyController.from_checkpoint(run_dir, encoder_weights=str(path))
+
+
+def test_metadata(run_dir):
+    meta = PolicyController.from_checkpoint(run_dir).metadata
+    assert meta["obs_keys"] == ["agentview", "proprio"] and meta["image_shape"] == [32, 32, 3]
+    assert meta["action_dim"] == 7 and meta["scales"] == [1, 2] and len(meta["checkpoint"]) == 16
+
+
+def test_env_ids_keep_other_envs_state(run_dir):
+    runner = PolicyController.from_checkpoint(run_dir)
+    calls = _count_predicts(runner)
+    runner.reset(3)
+    obs = _obs(3)
+    runner.act(obs)
+    # Env 1 finished: only envs 0 and 2 go on, their queues untouched.
+    sub = {k: v[[0, 2]] for k, v in obs.items()}
+    for _ in range(3):
+        assert runner.act(sub, env_ids=[0, 2]).shape == (2, 7)
+    assert calls == [3]
+    with pytest.raises(ValueError, match="env slots"):
+        runner.act(sub, env_ids=[0, 5])
