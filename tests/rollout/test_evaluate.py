@@ -16,7 +16,8 @@ import pytest
 
 from envs.seeds import EVAL_SEED_START
 from s2robot.rollout.env_pool import EnvPool, WorkerError
-from s2robot.rollout.evaluate import default_workers, eval_env_config, evaluate, format_summary
+from s2robot.rollout.evaluate import default_workers, eval_env_config, evaluate
+from s2robot.rollout.records import format_summary
 from s2robot.stats import wilson_interval
 from s2robot.errors import ConfigError
 
