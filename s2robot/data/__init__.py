@@ -1,0 +1,1 @@
+"""Demonstrations: the Zarr store, scripted-expert collection, and the frozen-feature cache."""

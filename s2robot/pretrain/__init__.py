@@ -1,0 +1,1 @@
+"""MAE pre-training of our own MVP-style encoders on robot frames."""

@@ -1,0 +1,1 @@
+"""Running a trained checkpoint: the controller, env worker pools, evaluation with videos."""

@@ -1,6 +1,6 @@
-"""The scaling study's grid: plan the cells (encoder x scales x seed, plus baselines), decide
-which are finished, and run the rest, each one as exactly the ``train_policy.py`` command a
-user would type, in its own run directory under the study directory.
+"""Running the scaling study's grid (planned by ``study.plan``): decide which cells are finished
+and run the rest, each one as exactly the ``train_policy.py`` command a user would type, in its
+own run directory under the study directory.
 
 A cell is finished when ``eval/eval.json`` holds the planned number of episodes of the
 checkpoint that is there, and that checkpoint reached the planned epochs. A cell whose
