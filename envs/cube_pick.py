@@ -4,6 +4,9 @@ Observation: {camera name: uint8 H x W x 3 image (top-left origin), "proprio": f
 with proprio = eef position (3) + eef quaternion (4, xyzw) + gripper finger joint positions (2).
 The cube's true pose is privileged: it is only in `info` (for the scripted expert and probes).
 
+Actions are checked before they reach the simulator: a non-finite one raises
+`NonFiniteActionError` (a ValueError) and leaves the env unchanged; finite ones are clipped to [-1, 1].
+
 Episode end: `terminated=True` on success when `terminate_on_success` (the default), so
 demonstrations stop right after the lift and evaluation does not render idle frames;
 `truncated=True` when `horizon` steps have passed.
@@ -24,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.bounds import NonFiniteActionError, check_action, proprio_bounds  # noqa: F401  (re-exported)
 from s2robot.observations import PRIVILEGED_KEYS, cube_yaw_features, privileged_obs  # noqa: F401  (re-exported)
 
 PROPRIO_DIM = 9
@@ -105,7 +109,7 @@ class CubePickEnv(gym.Env):
         self.observation_space = spaces.Dict(
             {
                 **{cam: image_space for cam in self.cameras},
-                "proprio": spaces.Box(-np.inf, np.inf, (PROPRIO_DIM,), dtype=np.float32),
+                "proprio": spaces.Box(*proprio_bounds(self._rs), (PROPRIO_DIM,), dtype=np.float32),
             }
         )
         self._steps = 0
@@ -161,7 +165,7 @@ class CubePickEnv(gym.Env):
         return obs, self._info()
 
     def step(self, action):
-        action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        action = check_action(action, self.action_space.shape)
         self._make_gl_current()
         raw, reward, _, _ = self._rs.step(action)
         self._steps += 1
@@ -231,6 +235,7 @@ def make_env(cfg: Mapping[str, Any] | Any, **overrides: Any) -> CubePickEnv:
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     kwargs = {**dict(cfg), **overrides}
+    kwargs.pop("defaults", None)  # a raw yaml's Hydra schema list (composition strips it): not an argument
     env_id = kwargs.pop("id", "CubePick-v0")
     if env_id != "CubePick-v0":
         raise ValueError(f"make_env builds CubePick-v0, the config asks for {env_id!r}")

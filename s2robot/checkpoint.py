@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -30,16 +31,26 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; pass a run directory of train_policy.py or its {CHECKPOINT_NAME}")
+        raise CheckpointError(
+            f"no checkpoint at {path}; pass a run directory of train_policy.py or its {CHECKPOINT_NAME}"
+        )
     return path
 
 
 def load_checkpoint(path: str | Path) -> dict:
     path = resolve_checkpoint_path(path)
     try:
+        # Tensors and plain containers only: unpickling anything else runs code from the file.
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}; it is damaged, retrain or use another") from e
+        if m := re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(e)):
+            raise CheckpointError(
+                f"{path} holds a pickled Python object ({m.group(1)}), which s2robot policy checkpoints never "
+                f"contain; it is refused unread because loading it could run code. "
+                f"Use a checkpoint train_policy.py wrote"
+            ) from e
+        reason = " ".join(str(e).split())[:300]  # torch's messages run to paragraphs; user errors are one line
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}; it is damaged, retrain or use another") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an s2robot policy checkpoint")
     if ckpt.get("version") != VERSION:

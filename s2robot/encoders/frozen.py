@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 from s2robot.encoders.normalize import normalize_images
 from s2robot.encoders.registry import EncoderSpec
-from s2robot.s2 import S2Error, scale_sizes, s2_forward
+from s2robot.s2 import S2Error, s2_forward, scale_sizes
 
 FEATURES = ("cls", "mean", "tokens")
+
+
+# Float frames resized with bicubic or antialiasing overshoot [0, 1] a little; frames in [0, 255]
+# or already normalised ([-1, 1], ImageNet z-scores) are far outside it.
+RANGE_TOLERANCE = 0.01
+
+
+def _check_unit_range(x: torch.Tensor) -> None:
+    if x.numel() == 0:
+        return
+    lo, hi = (v.item() for v in torch.aminmax(x))
+    # aminmax propagates NaN, and every comparison with NaN is False: test finiteness directly.
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError("float images hold NaN or inf; pass finite values in [0, 1] (or the uint8 frames)")
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        hint = ("they look like 0-255 pixel values: divide by 255 or pass the uint8 frames" if hi > 2 else
+                "the encoder normalises them itself, so pass them before any normalisation")
+        raise ValueError(f"float images must hold values in [0, 1], these range over [{lo:g}, {hi:g}]; {hint}")
 
 
 class FrozenS2Encoder(nn.Module):
@@ -67,7 +87,8 @@ class FrozenS2Encoder(nn.Module):
         x = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a numpy array or torch tensor of images, got {type(images).__name__}")
-        if x.dtype == torch.uint8:
+        from_uint8 = x.dtype == torch.uint8
+        if from_uint8:
             if x.ndim == 3:
                 x = x[None]
             if x.ndim != 4 or x.shape[-1] != 3:
@@ -78,6 +99,8 @@ class FrozenS2Encoder(nn.Module):
         param = self.backbone.pos_embed
         # Normalise in float32 even when the backbone runs in bf16.
         x = x.to(device=param.device, dtype=torch.float32)
+        if not from_uint8:
+            _check_unit_range(x)
         return normalize_images(x, self.spec.mean, self.spec.std).to(param.dtype)
 
     def forward(self, images) -> torch.Tensor:

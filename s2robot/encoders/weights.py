@@ -1,17 +1,27 @@
-"""Finding, checking and loading encoder checkpoints (local files only, or an explicit download)."""
+"""Finding, checking and loading encoder checkpoints (local files only, or an explicit download).
+
+A file is refused when it is another registered encoder's published file (by MD5), when it comes
+from the other family (an MVP/MAE file into a timm ViT: same keys and shapes, other normalisation
+and head count), or when it holds pickled objects and is not its encoder's published file.
+
+Longer than ~250 lines because finding, reading and checking a file are one flow around one
+decision, which file may be unpickled in full; split up, that decision would span modules."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from s2robot.encoders.registry import EncoderSpec
+from s2robot.encoders.registry import ENCODERS, EncoderSpec
 from s2robot.errors import UserError
 from s2robot.fileio import atomic_write, file_hash
 
@@ -19,6 +29,14 @@ log = logging.getLogger(__name__)
 
 # Keys a full MAE pre-training or classification checkpoint carries beside the encoder.
 _IGNORED_PREFIXES = ("decoder", "mask_token", "head.", "fc_norm.", "pre_logits.")
+_MAE_DECODER_PREFIXES = ("decoder", "mask_token")
+# What MAE's (and so MVP's) training loop saves beside "model".
+_MAE_TRAINING_KEYS = ("args", "optimizer", "scaler", "epoch")
+# Our own MAE pre-training's files (s2robot.pretrain.loop's ENCODER_FORMAT, STATE_FORMAT; not
+# imported: that would pull the training stack into every encoder load). Their provenance names
+# the normalisation they were trained with.
+OWN_ENCODER_FORMAT = "s2robot.mae_encoder"
+OWN_STATE_FORMAT = "s2robot.mae_state"
 
 
 class WeightsError(UserError, RuntimeError):
@@ -50,8 +68,6 @@ def _how_to_get(spec: EncoderSpec, target: Path) -> str:
 
 def _download(url: str, target: Path, md5: str | None, timeout: float) -> None:
     from tqdm import tqdm
-
-    import hashlib
 
     target.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.md5()
@@ -93,28 +109,99 @@ def find_weights(spec: EncoderSpec, cache_dir: str | Path | None = None, timeout
     )
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """MVP format (``{"model": sd}``), ``{"state_dict": sd}``, a plain state dict, or safetensors."""
+@dataclass
+class Checkpoint:
+    """A weights file's encoder state dict and what the file says about where it came from."""
+
+    state_dict: dict[str, torch.Tensor]
+    md5: str
+    extras: tuple[str, ...] = ()  # other top-level keys beside the state dict ("args", "optimizer", ...)
+    own_format: bool = False  # written by our MAE pre-training (s2robot.pretrain.loop)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def mae_evidence(self) -> str:
+        """Why this looks like an MAE pre-training file (MVP's or facebookresearch/mae's), or ""."""
+        decoder = sorted(k for k in self.state_dict if k.startswith(_MAE_DECODER_PREFIXES))
+        training = sorted(set(self.extras) & set(_MAE_TRAINING_KEYS))
+        return ", ".join(([f"MAE decoder keys ({decoder[0]}, ...)"] if decoder else [])
+                         + ([f"MAE training entries {training}"] if training else []))
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:300] + " ..."
+
+
+def _unpickle_refusal(e: BaseException) -> str | None:
+    """The Python object a weights_only load refused ("argparse.Namespace"), if that was the error."""
+    m = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(e))
+    return m.group(1) if m else None
+
+
+def _published_by(md5: str) -> list[EncoderSpec]:
+    return [spec for spec in ENCODERS.values() if spec.md5 == md5]
+
+
+def read_checkpoint(path: str | Path, spec: EncoderSpec | None = None) -> Checkpoint:
+    """MVP format (``{"model": sd}``), ``{"state_dict": sd}``, a plain state dict, or safetensors.
+
+    With ``spec``: a file that is another registered encoder's published checkpoint (by MD5) is
+    refused unread; one that is ``spec``'s own published file is trusted to unpickle fully (the
+    published MVP files may carry MAE's ``args`` Namespace). Anything else loads tensors only. The
+    bytes hashed are the bytes loaded: one open file serves both."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; pass an existing checkpoint with encoder.weights=...")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    with open(path, "rb") as f:
+        h = hashlib.md5()
+        while block := f.read(1 << 20):
+            h.update(block)
+        md5 = h.hexdigest()
+        f.seek(0)
+        others = [o for o in _published_by(md5) if spec is not None and o.name != spec.name]
+        if others:
+            other = others[0].name
+            raise WeightsError(f"{path} has MD5 {md5}: this is {other}'s checkpoint; use encoder={other} "
+                               f"(not encoder={spec.name}, which it would load into with the wrong architecture "
+                               f"or input normalisation)")
+        trusted = spec is not None and spec.md5 == md5
+        try:
+            if path.suffix == ".safetensors":  # no pickle in it: nothing to trust
+                from safetensors.torch import load_file
 
-            obj = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch and safetensors raise many types for a bad file
-        raise WeightsError(f"cannot read checkpoint {path}: {e}. Is it a torch or safetensors file?") from e
+                obj = load_file(str(path))
+            else:
+                obj = torch.load(f, map_location="cpu", weights_only=not trusted)
+        except Exception as e:  # torch and safetensors raise many types for a bad file
+            if (what := _unpickle_refusal(e)) is not None:
+                raise WeightsError(
+                    f"checkpoint {path} holds {what} beside its tensors; unpickling that runs code from the file, "
+                    f"so it is done only for a registered encoder's published file, and MD5 {md5} is none of "
+                    f"them. If you trust the file, keep its tensors alone: torch.save({{'model': torch.load(path, "
+                    f"weights_only=False)['model']}}, new_path), then pass encoder.weights=new_path"
+                ) from e
+            raise WeightsError(
+                f"cannot read checkpoint {path}: {_one_line(e)}. Is it a torch or safetensors file?"
+            ) from e
+    extras: tuple[str, ...] = ()
+    top = obj if isinstance(obj, dict) else {}
     if isinstance(obj, dict):
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), dict):
+                extras = tuple(str(k) for k in obj if k != key)
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path} holds no state dict (expected {{'model': state_dict}} or a plain state dict)")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    provenance = top.get("provenance") if isinstance(top.get("provenance"), dict) else {}
+    own = provenance.get("format") == OWN_ENCODER_FORMAT or top.get("format") == OWN_STATE_FORMAT
+    return Checkpoint({k.removeprefix("module."): v for k, v in obj.items()}, md5, extras, own, provenance)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The encoder state dict of a weights file (tensors only)."""
+    return read_checkpoint(path).state_dict
 
 
 def load_state_dict_strict(model: nn.Module, sd: dict[str, torch.Tensor], spec: EncoderSpec, source: str) -> None:
@@ -167,14 +254,45 @@ def resolve_weights(spec: EncoderSpec, weights, cache_dir: str | Path | None = N
     return path
 
 
+def check_family(spec: EncoderSpec, ckpt: Checkpoint, source: str) -> None:
+    """Refuse weights made for another input normalisation or head count. Key names and shapes
+    cannot tell an MVP ViT-S (12 heads, ImageNet mean/std) from a timm one (6 heads, [-1, 1])."""
+    how = "pass encoder.allow_family_mismatch=true if you are sure"
+    if ckpt.own_format:
+        mean, std = ckpt.provenance.get("mean"), ckpt.provenance.get("std")
+        if mean is not None and std is not None and (tuple(mean), tuple(std)) != (spec.mean, spec.std):
+            raise WeightsError(
+                f"{source} was pre-trained as {ckpt.provenance.get('encoder', 'another encoder')} on images "
+                f"normalised with mean {list(mean)}, std {list(std)}; encoder={spec.name} uses mean "
+                f"{list(spec.mean)}, std {list(spec.std)}: use encoder={ckpt.provenance.get('encoder')}, or {how}"
+            )
+        return
+    if spec.family == "timm" and (evidence := ckpt.mae_evidence):
+        size = (spec.embed_dim, spec.depth, spec.patch_size)
+        same = [o.name for o in ENCODERS.values() if o.family == "mvp" and (o.embed_dim, o.depth, o.patch_size) == size]
+        use = f"use encoder={same[0]}" if same else "use the matching mvp_* encoder"
+        raise WeightsError(
+            f"{source} is an MAE/MVP pre-training checkpoint ({evidence}), but encoder={spec.name} is a timm ViT: "
+            f"MVP's differ in ways its weights cannot show (ImageNet mean/std instead of [-1, 1]; 12 heads for "
+            f"ViT-S, not 6), so features would be silently wrong. {use}, or, if this file was made for a timm "
+            f"{spec.name}, {how}"
+        )
+
+
 def load_weights(model: nn.Module, spec: EncoderSpec, weights, *, seed: int = 0,
-                 cache_dir: str | Path | None = None) -> str:
-    """Fill ``model`` from ``weights`` (path | "auto" | "random"); return the weights identity."""
+                 cache_dir: str | Path | None = None, allow_family_mismatch: bool = False) -> str:
+    """Fill ``model`` from ``weights`` (path | "auto" | "random"); return the weights identity.
+
+    ``allow_family_mismatch`` skips `check_family` (a file it misjudges); another encoder's
+    published file (by MD5) is refused whatever it says."""
     path = resolve_weights(spec, weights, cache_dir)
     if path is None:
         log.warning(
             "encoder %s uses RANDOM weights (seed %d): features are not meaningful, results say "
             "nothing about the method; use for pipeline checks only", spec.name, seed)
         return f"random:seed{seed}"
-    load_state_dict_strict(model, read_state_dict(path), spec, str(path))
-    return f"md5:{file_md5(path)}"
+    ckpt = read_checkpoint(path, spec)
+    if not allow_family_mismatch:
+        check_family(spec, ckpt, str(path))
+    load_state_dict_strict(model, ckpt.state_dict, spec, str(path))
+    return f"md5:{ckpt.md5}"

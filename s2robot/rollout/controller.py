@@ -10,11 +10,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2robot.encoders.config import EncoderConfig
-from s2robot.observations import PRIVILEGED_KEYS
 from s2robot.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, policy_from_checkpoint
+from s2robot.encoders.config import EncoderConfig
+from s2robot.errors import UserError
+from s2robot.observations import PRIVILEGED_KEYS
 
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # OSC_POSE deltas and gripper, as the env's action space
+
+
+class NonFiniteActionError(UserError, ValueError):
+    """The controller would have emitted a NaN or infinite action: from non-finite observations,
+    encoder features or head output. Clipping keeps NaN, and MuJoCo (or a real arm's driver) given
+    one stops driving the motors, so no action is returned at all."""
+
+
+def _bad_rows(x) -> list[int]:
+    """Batch rows holding any NaN or inf."""
+    if isinstance(x, torch.Tensor):
+        return torch.nonzero(~torch.isfinite(x).reshape(len(x), -1).all(1)).flatten().tolist()
+    return np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(1)).tolist()
 
 
 class PolicyController:
@@ -24,6 +38,10 @@ class PolicyController:
     Each env keeps its own observation history (transformer head) and action queue: a chunk of
     ``horizon`` actions is predicted and its first ``n_action_steps`` executed (receding horizon),
     or, with ``temporal_ensemble``, every step's action averages all chunks that cover it.
+
+    Every action is finite: a batch with non-finite inputs raises `NonFiniteActionError` naming the
+    env ids and keys before any state changes; non-finite features or head output raise it naming
+    the env ids (then ``reset_env`` them: their observation history already holds this step).
     """
 
     def __init__(self, ckpt: dict, device: str | torch.device = "cpu", encoder_weights: str | None = None,
@@ -43,7 +61,7 @@ class PolicyController:
         self.reset(1)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", **kw) -> "PolicyController":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", **kw) -> PolicyController:
         runner = cls(load_checkpoint(path), device, **kw)
         runner.checkpoint_hash = checkpoint_hash(path)
         return runner
@@ -130,12 +148,18 @@ class PolicyController:
         env_ids = [int(i) for i in env_ids]
         if len(env_ids) != b or any(not 0 <= i < self.n_envs for i in env_ids):
             raise ValueError(f"env_ids {env_ids} must name {b} of the {self.n_envs} env slots set by reset()")
+        self._check_obs(obs, env_ids)
         need = [j for j, i in enumerate(env_ids) if self.temporal_ensemble or not self._queue[i]]
         # A memoryless head only needs frames of envs about to predict; a history needs every frame.
         rows = list(range(b)) if self.n_obs_steps > 1 else need
         t_enc = time.perf_counter()
         if rows:
             step = self._step_inputs(obs, rows)
+            if "vision" in step and (bad := _bad_rows(step["vision"])):
+                raise NonFiniteActionError(
+                    f"the encoder produced non-finite features (vision) for env ids {[env_ids[rows[k]] for k in bad]} "
+                    f"from finite frames: its weights hold NaN/inf or its dtype overflows; check encoder.weights"
+                )
             for k, j in enumerate(rows):
                 self._history[env_ids[j]].append({key: v[k] for key, v in step.items()})
         t_head = time.perf_counter()
@@ -143,6 +167,8 @@ class PolicyController:
             windows = [self._window(env_ids[j]) for j in need]
             batch = {k: torch.stack([w[k] for w in windows]) for k in windows[0]}
             chunks = self.policy.predict(batch).cpu().numpy()
+            if bad := _bad_rows(chunks):
+                self._head_failed([env_ids[need[k]] for k in bad])
             for k, j in enumerate(need):
                 i = env_ids[j]
                 if self.temporal_ensemble:
@@ -151,9 +177,35 @@ class PolicyController:
                     self._queue[i].extend(chunks[k, : self.n_action_steps])
         t_end = time.perf_counter()
         actions = np.stack([self._next_action(i) for i in env_ids]).astype(np.float32)
+        if bad := _bad_rows(actions):  # the guarantee itself, whatever the queues and the ensemble did
+            self._head_failed([env_ids[j] for j in bad])
         self.last_timing = {"encode_ms": (t_head - t_enc) * 1e3, "head_ms": (t_end - t_head) * 1e3,
                             "total_ms": (time.perf_counter() - t0) * 1e3}
         return np.clip(actions, ACTION_LOW, ACTION_HIGH)
+
+    def _check_obs(self, obs: dict, env_ids: list[int]) -> None:
+        # Checked as float32, the dtype the head reads: 1e39 is finite in float64 only.
+        found = {}
+        for key in self.obs_keys:
+            value = np.asarray(obs[key])
+            if value.dtype.kind != "f":
+                continue
+            with np.errstate(over="ignore"):  # the overflow is what is looked for
+                value = value.astype(np.float32, copy=False)
+            if bad := _bad_rows(value):
+                found[key] = [env_ids[j] for j in bad]
+        if found:
+            where = "; ".join(f"{key} for env ids {ids}" for key, ids in found.items())
+            raise NonFiniteActionError(
+                f"non-finite observations (NaN or inf as float32): {where}. No action was produced and no "
+                f"controller state changed; check those sensors (or the simulator) and reset the episodes"
+            )
+
+    def _head_failed(self, ids: list[int]) -> None:
+        raise NonFiniteActionError(
+            f"the policy head produced non-finite actions for env ids {ids} from finite inputs: the checkpoint's "
+            f"weights are probably diverged (NaN/inf); check its training loss, retrain or use another checkpoint"
+        )
 
     def _next_action(self, i: int) -> np.ndarray:
         if not self.temporal_ensemble:

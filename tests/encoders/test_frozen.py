@@ -58,3 +58,17 @@ def test_bad_inputs_fail_clearly(enc):
         build_encoder("vit_t", weights="random", scales=[], img_size=32)
     with pytest.raises(ValueError, match="feature"):
         build_encoder("vit_t", weights="random", feature="avg", img_size=32)
+
+
+def test_float_images_outside_unit_range_are_refused(enc):
+    frames = torch.rand(2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"\[0, 1\].*0-255 pixel values: divide by 255"):
+        enc(frames * 255)  # the classic mistake: silently normalised as if it were [0, 1]
+    with pytest.raises(ValueError, match=r"range over \[-0\.9\d*, 0\.9\d*\].*before any normalisation"):
+        enc(frames * 2 - 1)  # normalised twice
+    nan = frames.clone()
+    nan[1, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        enc(nan)
+    # A little resampling overshoot is accepted.
+    assert enc(frames * 1.005).shape == enc(torch.from_numpy(frames.numpy() - 0.005)).shape == (2, 5, 384)

@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 from omegaconf import OmegaConf
 
 import envs  # noqa: F401 -- registers CubePick-v0
-from envs.cube_pick import PROPRIO_DIM, CubePickEnv, make_env
+from envs.cube_pick import PROPRIO_DIM, CubePickEnv, NonFiniteActionError, make_env
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "env" / "cube_pick.yaml"
 
@@ -33,11 +34,58 @@ def red_mask(image: np.ndarray) -> np.ndarray:
     return (r > 100) & (r > 2 * g) & (r > 2 * b)
 
 
-def test_check_env_passes(env):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*infinity.*")  # proprio is unbounded by nature
-        warnings.filterwarnings("ignore", message=".*spec.*")
-        check_env(env, skip_render_check=False)
+def test_check_env_passes_with_warnings_as_errors(env):
+    # With a spec, check_env also builds the env in every render mode and checks a double close.
+    # Its warnings (UserWarning: unbounded spaces, obs outside the space, ...) and numpy's
+    # (RuntimeWarning) point at defects here, so they fail the test.
+    env.spec = dataclasses.replace(gym.spec("CubePick-v0"), kwargs={"image_size": 32})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            warnings.simplefilter("error", RuntimeWarning)
+            check_env(env, skip_render_check=False)
+    finally:
+        env.spec = None
+
+
+def test_proprio_space_is_bounded_by_the_robot(blind_env):
+    space = blind_env.observation_space["proprio"]
+    assert np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))
+    # Quaternion components, and the Panda fingers' MJCF ranges [0, 0.04] / [-0.04, 0] plus 1 cm.
+    np.testing.assert_array_equal(space.low[3:7], -1)
+    np.testing.assert_array_equal(space.high[3:7], 1)
+    np.testing.assert_allclose(space.low[7:], [-0.01, -0.05], atol=1e-6)
+    np.testing.assert_allclose(space.high[7:], [0.05, 0.01], atol=1e-6)
+    # The eef box is centred on the Panda's base and a bit wider than its ~1.4 m chain.
+    np.testing.assert_allclose((space.low[:3] + space.high[:3]) / 2, [-0.56, 0.0, 0.912], atol=1e-5)
+    assert 1.3 < (space.high[0] - space.low[0]) / 2 < 1.6
+    # Flailing at full speed, fingers slamming open and shut, stays inside.
+    rng = np.random.default_rng(0)
+    obs, _ = blind_env.reset(seed=0)
+    for _ in range(150):
+        obs, *_ = blind_env.step(rng.choice([-1.0, 1.0], 7).astype(np.float32))
+        assert space.contains(obs["proprio"]), obs["proprio"]
+
+
+@pytest.mark.parametrize("bad", [{3: np.nan}, {0: np.inf, 6: -np.inf}])
+def test_non_finite_action_is_refused_and_changes_nothing(blind_env, bad):
+    obs, _ = blind_env.reset(seed=2)
+    sim = blind_env.sim
+    before = (sim.data.qpos.copy(), sim.data.qvel.copy(), sim.data.ctrl.copy(), sim.data.time, blind_env._steps)
+    action = np.zeros(7, np.float32)
+    action[list(bad)] = list(bad.values())
+    with pytest.raises(NonFiniteActionError, match=rf"index \[{', '.join(map(str, bad))}\]") as e:
+        blind_env.step(action)
+    assert isinstance(e.value, ValueError) and "unchanged" in str(e.value)
+    after = (sim.data.qpos, sim.data.qvel, sim.data.ctrl, sim.data.time, blind_env._steps)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    # The arm still holds itself up (a NaN that reached MuJoCo zeroed the motors: a 22 cm fall).
+    for _ in range(10):
+        later, *_ = blind_env.step(np.zeros(7, np.float32))
+    assert abs(later["proprio"][2] - obs["proprio"][2]) < 0.02
+    with pytest.raises(ValueError, match="shape"):
+        blind_env.step(np.zeros(6, np.float32))
 
 
 def test_gym_make_registered_id():

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from s2robot.checkpoint import CheckpointError, load_checkpoint
-from s2robot.rollout.controller import PolicyController
+from s2robot.errors import UserError
+from s2robot.rollout.controller import NonFiniteActionError, PolicyController
 from s2robot.training.train import train
 
 
@@ -98,3 +99,46 @@ def test_env_ids_keep_other_envs_state(run_dir):
     assert calls == [3]
     with pytest.raises(ValueError, match="env slots"):
         runner.act(sub, env_ids=[0, 5])
+
+
+def test_non_finite_observations_are_refused_by_env_and_key(run_dir):
+    runner = PolicyController.from_checkpoint(run_dir)
+    calls = _count_predicts(runner)
+    runner.reset(3)
+    obs = _obs(3)
+    obs["proprio"][1, 4] = np.nan
+    obs["proprio"] = obs["proprio"].astype(np.float64)
+    obs["proprio"][2, 0] = 1e39  # finite in float64, inf as the float32 the head reads
+    with pytest.raises(NonFiniteActionError, match=r"proprio for env ids \[1, 2\]") as e:
+        runner.act(obs)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, UserError)
+    # Refused before any state changed: the envs still have no history and nothing queued.
+    assert calls == [] and all(not h for h in runner._history) and all(not q for q in runner._queue)
+    # Through env_ids the message names the env slots, not the batch rows.
+    sub = _obs(2)
+    sub["proprio"][1] = np.inf
+    with pytest.raises(NonFiniteActionError, match=r"env ids \[2\]"):
+        runner.act(sub, env_ids=[0, 2])
+    assert np.isfinite(runner.act(_obs(3))).all() and calls == [3]
+
+
+def test_non_finite_head_output_or_features_are_refused(run_dir):
+    runner = PolicyController.from_checkpoint(run_dir)
+    orig = runner.policy.predict
+
+    def nan_in_row_1(batch):
+        out = orig(batch).clone()
+        out[1] = float("nan")
+        return out
+
+    runner.policy.predict = nan_in_row_1
+    runner.reset(3)
+    with pytest.raises(NonFiniteActionError, match=r"policy head produced non-finite actions for env ids \[2\]"):
+        runner.act({k: v[[0, 2]] for k, v in _obs(3).items()}, env_ids=[0, 2])
+    assert not runner._queue[2]  # the NaN chunk was not queued
+
+    runner = PolicyController.from_checkpoint(run_dir)
+    encoder = runner.encoder
+    runner.encoder = lambda frames: encoder(frames) * torch.tensor([1.0, float("inf")])[:, None]
+    with pytest.raises(NonFiniteActionError, match=r"encoder produced non-finite features \(vision\) for env ids \[1"):
+        runner.act(_obs(2))
