@@ -34,6 +34,7 @@ def build_encoder(
     dtype: torch.dtype = torch.float32,
     max_batch: int | None = None,
     cache_dir: str | Path | None = None,
+    allow_family_mismatch: bool = False,
 ):
     """A frozen S²-wrapped encoder from a registered name.
 
@@ -45,7 +46,8 @@ def build_encoder(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         backbone = build_backbone(spec)
-    weights_id = load_weights(backbone, spec, weights, seed=seed, cache_dir=cache_dir)
+    weights_id = load_weights(backbone, spec, weights, seed=seed, cache_dir=cache_dir,
+                              allow_family_mismatch=allow_family_mismatch)
     enc = FrozenS2Encoder(spec, backbone, scales=scales, feature=feature, output_grid=output_grid,
                           weights_id=weights_id, max_batch=max_batch)
     return enc.to(device=device, dtype=dtype)

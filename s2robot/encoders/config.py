@@ -23,6 +23,8 @@ class EncoderConfig:
     output_grid: str = "native"
     img_size: int | None = None
     seed: int = 0
+    # an MVP/MAE-format file into a timm ViT is refused (other normalisation, other heads) unless asked
+    allow_family_mismatch: bool = False
 
     @classmethod
     def from_cfg(cls, encoder_cfg: Mapping[str, Any], scales) -> EncoderConfig:
@@ -30,7 +32,8 @@ class EncoderConfig:
         return cls(name=str(encoder_cfg["name"]), weights=str(encoder_cfg["weights"]),
                    scales=tuple(int(s) for s in scales), feature=str(encoder_cfg.get("feature", "cls")),
                    output_grid=str(encoder_cfg.get("output_grid", "native")),
-                   img_size=encoder_cfg.get("img_size"), seed=int(encoder_cfg.get("seed") or 0))
+                   img_size=encoder_cfg.get("img_size"), seed=int(encoder_cfg.get("seed") or 0),
+                   allow_family_mismatch=bool(encoder_cfg.get("allow_family_mismatch") or False))
 
     @classmethod
     def from_checkpoint(cls, info: Mapping[str, Any]) -> EncoderConfig:
@@ -38,7 +41,8 @@ class EncoderConfig:
         return cls(name=str(info["encoder"]), weights=str(info["weights_arg"]),
                    scales=tuple(int(s) for s in info["scales"]), feature=str(info.get("feature", "cls")),
                    output_grid=str(info.get("output_grid", "native")), img_size=info.get("img_size"),
-                   seed=int(info.get("seed") or 0))
+                   seed=int(info.get("seed") or 0),
+                   allow_family_mismatch=bool(info.get("allow_family_mismatch") or False))
 
     def build(self, device="cpu", weights: str | None = None, **kw):
         """The frozen S² encoder; ``weights`` replaces the stored argument (a file that moved)."""
@@ -46,8 +50,10 @@ class EncoderConfig:
 
         return build_encoder(self.name, weights=weights or self.weights, scales=list(self.scales),
                              feature=self.feature, output_grid=self.output_grid, img_size=self.img_size,
-                             seed=self.seed, device=device, **kw)
+                             seed=self.seed, device=device,
+                             allow_family_mismatch=self.allow_family_mismatch, **kw)
 
     def to_checkpoint(self, encoder, **extra: Any) -> dict:
         """The checkpoint's ``encoder`` entry: what the built encoder describes, and how to rebuild it."""
-        return {**encoder.describe(), "weights_arg": self.weights, "seed": self.seed, **extra}
+        return {**encoder.describe(), "weights_arg": self.weights, "seed": self.seed,
+                "allow_family_mismatch": self.allow_family_mismatch, **extra}
