@@ -1,9 +1,9 @@
 """Robot-side client of the s2robot action server (numpy + websockets + msgpack only)."""
 
 from s2robot_client.broker import ActionChunkBroker
-from s2robot_client.client import ConnectError, PolicyClient, ServerError
+from s2robot_client.client import BadReply, ConnectError, PolicyClient, ServerError
 from s2robot_client.protocol import PROTOCOL_VERSION, ProtocolError, packb, unpackb
 from s2robot_client.robot import LoopStats, Robot, clip_action, hold_action, run_control_loop
 
-__all__ = ["ActionChunkBroker", "ConnectError", "PolicyClient", "ServerError", "PROTOCOL_VERSION", "ProtocolError",
-           "packb", "unpackb", "LoopStats", "Robot", "clip_action", "hold_action", "run_control_loop"]
+__all__ = ["ActionChunkBroker", "BadReply", "ConnectError", "PolicyClient", "ServerError", "PROTOCOL_VERSION",
+           "ProtocolError", "packb", "unpackb", "LoopStats", "Robot", "clip_action", "hold_action", "run_control_loop"]

@@ -31,6 +31,12 @@ class ActionChunkBroker:
         self._queue.clear()
         self._new_episode = True
 
+    def reconnect(self, timeout: float) -> None:
+        """One attempt to reconnect the client (ConnectError on failure). The new connection has no
+        history on the server, and queued actions are stale by now: both start afresh."""
+        self.client.reconnect(open_timeout=timeout)
+        self.reset()
+
     def act(self, obs: dict[str, np.ndarray], timeout: float | None = None) -> np.ndarray:
         if not self._queue:
             reply = self.client.infer(obs, chunk=self.use_chunks, reset=self._new_episode, timeout=timeout)

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 
-from s2robot_client.client import ServerError
+from s2robot_client.client import BadReply, ServerError
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +42,68 @@ def hold_action(action_dim: int, gripper: float) -> np.ndarray:
     return a
 
 
+# Reconnection attempts after a lost connection: the first at once, then after 0.1, 0.2, 0.4 ... s,
+# at most this far apart, until the loop's ``reconnect_s`` runs out.
+RECONNECT_FIRST_S = 0.1
+RECONNECT_MAX_GAP_S = 2.0
+
+
 @dataclass
 class LoopStats:
     steps: int = 0
     fresh: int = 0            # ticks that applied a fresh policy action
     held: int = 0             # ticks the watchdog held the arm
-    server_errors: int = 0
+    server_errors: int = 0    # error replies (the server refused the request)
+    bad_replies: int = 0      # replies that were unreadable or had no usable action
     overruns: int = 0         # ticks that took longer than the control period
+    reconnects: int = 0       # connections lost and re-established during the loop
+    lost: str | None = None   # why the loop gave up on the server (None: it did not)
+    connected: bool = True    # False: the loop ended (gave up, or its episode ended) without a connection
     actions: list = field(default_factory=list)  # every applied action (when record=True)
+
+
+def reconnect_within(reconnect: Callable[[float], None], within_s: float) -> str | None:
+    """Blocking: call ``reconnect(timeout)`` with backoff until it succeeds or ``within_s`` runs out.
+    -> None once connected, else why not (for use while the arm is stopped, e.g. between episodes)."""
+    start, gap, why = time.monotonic(), RECONNECT_FIRST_S, "no attempt"
+    while True:
+        left = start + within_s - time.monotonic()
+        try:
+            reconnect(min(5.0, max(0.1, left)))
+            return None
+        except (ConnectionError, OSError, ConnectionClosed) as e:
+            why = str(e) or type(e).__name__
+        if time.monotonic() + gap > start + within_s:
+            return f"could not reconnect within {within_s:g} s (last error: {why})"
+        time.sleep(gap)
+        gap = min(2 * gap, RECONNECT_MAX_GAP_S)
+
+
+def _usable(action, dim: int) -> np.ndarray | None:
+    try:
+        a = np.asarray(action, dtype=np.float32)
+    except (ValueError, TypeError):
+        return None
+    return a if a.shape == (dim,) and np.all(np.isfinite(a)) else None
 
 
 def run_control_loop(robot: Robot, policy: Callable[..., np.ndarray], action_low, action_high,
                      rate_hz: float | None = 20.0, watchdog_s: float = 0.2, max_steps: int | None = None,
                      should_stop: Callable[[], bool] | None = None, initial_gripper: float = -1.0,
-                     record: bool = False) -> LoopStats:
+                     record: bool = False, reconnect: Callable[[float], None] | None = None,
+                     reconnect_s: float = 10.0) -> LoopStats:
     """Run ``robot`` with ``policy(obs, timeout=s) -> action`` until ``max_steps`` ticks,
-    ``should_stop()``, a lost connection, or Ctrl-C; ``robot.stop()`` is always called.
+    ``should_stop()``, a lost connection that does not come back, or Ctrl-C; ``robot.stop()`` is
+    always called.
 
     Each tick: observe, ask the policy (waiting at most ``watchdog_s``), clip to the bounds and
-    apply; if no action came in time, or it was malformed, or the server answered with an error,
-    apply the hold action instead. ``rate_hz=None`` runs as fast as the robot steps (simulation).
+    apply; if no action came in time, or the reply was malformed (unreadable, no action, wrong
+    shape, NaN), or the server answered with an error, apply the hold action instead.
+    ``rate_hz=None`` runs as fast as the robot steps (simulation).
+
+    A lost connection ends the loop at once (``stats.lost`` says why) unless ``reconnect(timeout)``
+    is given: the loop then keeps holding the arm at its rate while it calls ``reconnect`` with
+    backoff (it raises OSError on failure), for at most ``reconnect_s`` seconds before giving up.
     """
     low = np.asarray(action_low, dtype=np.float32)
     high = np.asarray(action_high, dtype=np.float32)
@@ -70,20 +112,36 @@ def run_control_loop(robot: Robot, policy: Callable[..., np.ndarray], action_low
     period = 1.0 / rate_hz if rate_hz else 0.0
     stats = LoopStats()
     next_tick = time.monotonic()
+    lost_at: float | None = None  # when the connection went; None while connected
+    next_try, gap, why = 0.0, RECONNECT_FIRST_S, ""
     try:
         while (max_steps is None or stats.steps < max_steps) and not (should_stop and should_stop()):
             obs = robot.get_observation()
             action = None
-            try:
-                action = np.asarray(policy(obs, timeout=watchdog_s), dtype=np.float32)
-                if action.shape != (dim,) or not np.all(np.isfinite(action)):
-                    log.error("policy returned a bad action %r; holding", action)
-                    action = None
-            except TimeoutError:
-                log.warning("no action within %.3f s (watchdog); holding the arm", watchdog_s)
-            except ServerError as e:
-                stats.server_errors += 1
-                log.error("server refused the request: %s; holding the arm", e)
+            if lost_at is None:
+                try:
+                    action = _usable(raw := policy(obs, timeout=watchdog_s), dim)
+                    if action is None:
+                        stats.bad_replies += 1
+                        log.error("policy returned a bad action %r; holding", raw)
+                except TimeoutError:
+                    log.warning("no action within %.3f s (watchdog); holding the arm", watchdog_s)
+                except ServerError as e:
+                    stats.server_errors += 1
+                    log.error("server refused the request: %s; holding the arm", e)
+                except BadReply as e:
+                    stats.bad_replies += 1
+                    log.error("malformed reply: %s; holding the arm", e)
+                except (ConnectionClosed, ConnectionError) as e:
+                    why = str(e) or type(e).__name__
+                    if reconnect is None:
+                        stats.lost = f"connection to the server lost ({why})"
+                        log.error("%s; stopping the arm", stats.lost)
+                        break
+                    lost_at = next_try = time.monotonic()
+                    gap = RECONNECT_FIRST_S
+                    log.error("connection to the server lost (%s); holding the arm, reconnecting for up to %g s",
+                              why, reconnect_s)
             if action is None:
                 action = hold_action(dim, gripper)
                 stats.held += 1
@@ -95,6 +153,23 @@ def run_control_loop(robot: Robot, policy: Callable[..., np.ndarray], action_low
             stats.steps += 1
             if record:
                 stats.actions.append(action)
+            if lost_at is not None:
+                # After the hold was applied: the arm stands still while an attempt blocks.
+                now = time.monotonic()
+                if now >= next_try:
+                    try:
+                        reconnect(min(max(1.0, watchdog_s), max(0.1, lost_at + reconnect_s - now)))
+                    except (ConnectionError, OSError, ConnectionClosed) as e:
+                        why = str(e) or type(e).__name__
+                        next_try, gap = time.monotonic() + gap, min(2 * gap, RECONNECT_MAX_GAP_S)
+                    else:
+                        log.info("reconnected after %.1f s", time.monotonic() - lost_at)
+                        lost_at = None
+                        stats.reconnects += 1
+                if lost_at is not None and time.monotonic() - lost_at >= reconnect_s:
+                    stats.lost = f"could not reconnect within {reconnect_s:g} s (last error: {why})"
+                    log.error("%s; stopping the arm", stats.lost)
+                    break
             if period:
                 next_tick += period
                 delay = next_tick - time.monotonic()
@@ -103,8 +178,7 @@ def run_control_loop(robot: Robot, policy: Callable[..., np.ndarray], action_low
                 else:
                     stats.overruns += 1
                     next_tick = time.monotonic()  # do not sprint to catch up
-    except ConnectionClosed as e:
-        log.error("connection to the server lost (%s); stopping the arm", e)
     finally:
         robot.stop()
+    stats.connected = lost_at is None and stats.lost is None
     return stats

@@ -4,6 +4,11 @@ One model, many connections: each connection gets its own copy of the runner's p
 (observation history, action queue) over the shared modules, and all inference runs on one worker
 thread, so the model never runs concurrently and the event loop keeps answering (health checks,
 other clients' handshakes, error replies) while it works.
+
+What a client can make the server hold is bounded: at most ``max_connections`` connections (more
+get HTTP 503), each buffering at most ``max_queue`` frames of at most ``transport_max_bytes``, and
+closed after ``idle_timeout_s`` without a request. Refused requests are logged through a
+`ThrottledLog`, so a misbehaving client cannot fill the disk either.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import hmac
-import ipaddress
 import json
 import logging
 import threading
@@ -26,33 +30,16 @@ from s2robot_client.protocol import (BAD_MESSAGE, INTERNAL, MESSAGE_TOO_LARGE, P
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from s2robot.errors import UserError
+from s2robot.serving.listen import ServingError, check_bind, check_port
+from s2robot.serving.limits import ThrottledLog, check_limits
 from s2robot.serving.observation import observation_spec, validate_observation
 
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
-DEFAULT_MAX_MESSAGE_BYTES = 8 * 2**20  # a 224 px frame is 150 kB; 672 px is 1.4 MB
-
-
-class ServingError(UserError, RuntimeError):
-    """A server configuration the user must change (unsafe bind, bad limits)."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a hostname: it may resolve to a public interface
-
-
-def check_bind(host: str, token: str | None) -> None:
-    if not is_loopback(host) and not token:
-        raise ServingError(f"refusing to serve on {host}, which is reachable from other machines, without a token: "
-                           f"set token=<secret> (or S2ROBOT_SERVE_TOKEN) and give the robot the same token, "
-                           f"or bind host=127.0.0.1")
+DEFAULT_MAX_QUEUE = 4            # frames one connection may have waiting; a robot sends one at a time
+DEFAULT_IDLE_TIMEOUT_S = 120.0   # longer than a scene reset between episodes; the robot reconnects anyway
+DEFAULT_MAX_CONNECTIONS = 32     # robots per server are few; 1,000 idle connections were accepted before
 
 
 class PolicyServer:
@@ -61,23 +48,31 @@ class PolicyServer:
     ``metadata``, ``last_timing``, ``n_action_steps``)."""
 
     def __init__(self, runner: Any, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+                 max_message_bytes: int | None = None, max_queue: int = DEFAULT_MAX_QUEUE,
+                 idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, log_interval_s: float = 10.0):
         check_bind(host, token)
-        if max_message_bytes < 1024:
-            raise ServingError(f"max_message_bytes={max_message_bytes} is too small for any observation")
         self.runner = runner
-        self.host, self.port, self.token = host, port, token or None
-        self.max_message_bytes = int(max_message_bytes)
+        self.host, self.port, self.token = host, check_port(port), token or None
+        md = dict(runner.metadata)
+        self.spec = observation_spec(md)
+        self.max_message_bytes = check_limits(self.spec, max_message_bytes, max_queue, idle_timeout_s,
+                                              max_connections, log_interval_s)
         # Frames up to this size are read and answered with message_too_large; larger ones make
         # websockets close that connection (1009) without buffering them. The server stays up either way.
-        self.transport_max_bytes = 2 * self.max_message_bytes + 2**20
-        md = dict(runner.metadata)
+        self.transport_max_bytes = 2 * self.max_message_bytes + 64 * 1024
+        self.max_queue, self.idle_timeout_s, self.max_connections = max_queue, idle_timeout_s, max_connections
         n_obs_steps = int(getattr(runner, "n_obs_steps", 1))
         self.chunk_requests = n_obs_steps == 1 and not md.get("temporal_ensemble", False)
         self.metadata = {"type": "metadata", "protocol": PROTOCOL_VERSION, **md, "n_obs_steps": n_obs_steps,
-                         "chunk_requests": self.chunk_requests, "max_message_bytes": self.max_message_bytes}
-        self.spec = observation_spec(md)
-        self.stats = {"connections": 0, "open_connections": 0, "requests": 0, "errors": 0}
+                         "chunk_requests": self.chunk_requests, "max_message_bytes": self.max_message_bytes,
+                         "idle_timeout_s": self.idle_timeout_s}
+        self.stats = {"connections": 0, "open_connections": 0, "requests": 0, "errors": 0, "refused_busy": 0,
+                      "closed_idle": 0, "max_connections": max_connections}
+        self.trouble = ThrottledLog(log, interval_s=log_interval_s)
+        # Connections let through the handshake and not yet finished: what max_connections counts. Kept
+        # here rather than read from websockets, whose own set fills only after the handshake completed.
+        self._admitted: set[ServerConnection] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2robot-infer")
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -86,8 +81,16 @@ class PolicyServer:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await serve(self._handle, self.host, self.port, process_request=self._process_request,
-                                   compression=None, max_size=self.transport_max_bytes)
+        try:
+            self._server = await serve(self._handle, self.host, self.port, process_request=self._process_request,
+                                       compression=None, max_size=self.transport_max_bytes, max_queue=self.max_queue)
+        except OSError as e:  # port in use, an address not on this machine
+            raise ServingError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}; pick another port= "
+                               f"or a host= that is an address of this machine") from None
+        if not self._server.sockets:  # newer asyncio skips addresses it cannot assign instead of failing
+            self._server.close()
+            raise ServingError(f"cannot listen on {self.host}:{self.port}: not an address of this machine; "
+                               f"pick another host=")
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("serving %s on ws://%s:%d (health: http://%s:%d%s)%s", self.metadata.get("checkpoint"),
                  self.host, self.port, self.host, self.port, HEALTH_PATH, " with token" if self.token else "")
@@ -138,10 +141,24 @@ class PolicyServer:
             response.headers["Content-Type"] = "application/json"
             return response
         if self.token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                log.warning("refused %s: missing or wrong token", connection.remote_address)
+            given = request.headers.get_all("Authorization")
+            if len(given) > 1:
+                self.trouble.warn("auth", "auth", "refused %s: %d Authorization headers", connection.remote_address,
+                                  len(given))
+                return connection.respond(HTTPStatus.BAD_REQUEST, "send exactly one Authorization header\n")
+            if not hmac.compare_digest((given or [""])[0].encode(), f"Bearer {self.token}".encode()):
+                self.trouble.warn("auth", "auth", "refused %s: missing or wrong token", connection.remote_address)
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        # A handshake that failed after this point never reaches _handle: its transport is closed.
+        self._admitted = {c for c in self._admitted if not c.transport.is_closing()}
+        if len(self._admitted) >= self.max_connections:
+            self.stats["refused_busy"] += 1
+            self.trouble.warn("busy", "busy", "refused %s: already %d connections (max_connections)",
+                              connection.remote_address, len(self._admitted))
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                                      f"server busy: it serves at most {self.max_connections} connections "
+                                      f"(max_connections); try again later\n")
+        self._admitted.add(connection)
         return None
 
     # -- WebSocket ------------------------------------------------------------------------------
@@ -153,21 +170,34 @@ class PolicyServer:
         self.stats["connections"] += 1
         self.stats["open_connections"] += 1
         peer = ws.remote_address
+        counts = {"requests": 0, "errors": 0}
         log.info("client %s connected", peer)
         try:
             await ws.send(packb(self.metadata))
-            async for data in ws:
-                reply = await self._reply(runner, data)
+            while True:
+                try:
+                    # Cancelling recv() loses nothing (websockets guarantees it): the timeout is clean.
+                    data = await asyncio.wait_for(ws.recv(), self.idle_timeout_s)
+                except TimeoutError:
+                    self.stats["closed_idle"] += 1
+                    log.info("client %s sent nothing for %g s: closing (idle_timeout_s)", peer, self.idle_timeout_s)
+                    await ws.close(1000, f"idle for {self.idle_timeout_s:g} s")
+                    break
+                reply = await self._reply(runner, data, ws, counts)
                 await ws.send(packb(reply))
         except ConnectionClosed as e:
             log.info("client %s went away (%s)", peer, e)
         finally:
+            self._admitted.discard(ws)
+            self.trouble.forget(ws)
             self.stats["open_connections"] -= 1
-            log.info("client %s disconnected", peer)
+            log.info("client %s disconnected after %d requests (%d refused)", peer, counts["requests"],
+                     counts["errors"])
 
-    async def _reply(self, runner: Any, data: bytes | str) -> dict:
+    async def _reply(self, runner: Any, data: bytes | str, ws: ServerConnection, counts: dict) -> dict:
         t0 = time.perf_counter()
         self.stats["requests"] += 1
+        counts["requests"] += 1
         rid = None
         try:
             if len(data) > self.max_message_bytes:
@@ -186,11 +216,13 @@ class PolicyServer:
             raise ProtocolError(UNKNOWN_TYPE, f"unknown message type {kind!r}; send infer, reset or metadata")
         except ProtocolError as e:
             self.stats["errors"] += 1
-            log.warning("bad request: %s: %s", e.code, e)
+            counts["errors"] += 1
+            self.trouble.warn(ws, e.code, "bad request from %s: %s: %s", ws.remote_address, e.code, e)
             return error_message(e.code, str(e), rid)
         except Exception as e:  # noqa: BLE001 -- the model failing on one request must not end the connection
             self.stats["errors"] += 1
-            log.exception("inference failed")
+            counts["errors"] += 1
+            self.trouble.warn(ws, INTERNAL, "inference failed for %s", ws.remote_address, exc_info=e)
             return error_message(INTERNAL, f"inference failed: {type(e).__name__}: {e}", rid)
 
     async def _infer(self, runner: Any, msg: dict, rid: Any, t0: float) -> dict:

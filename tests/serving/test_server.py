@@ -1,15 +1,13 @@
 import http.client
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
 from s2robot_client import ConnectError, PolicyClient, ServerError
 from s2robot_client.protocol import PROTOCOL_VERSION, packb, unpackb
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from s2robot.checkpoint import checkpoint_hash
@@ -17,7 +15,6 @@ from s2robot.rollout.controller import PolicyController
 from s2robot.serving import PolicyServer, ServingError, check_bind
 from tests.serving.helpers import serving, tiny_run
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 64 * 1024
 
 
@@ -177,7 +174,7 @@ def test_frame_over_the_transport_limit_closes_only_that_connection(server):
     with connect(f"ws://127.0.0.1:{server.port}", proxy=None, compression=None, max_size=None) as ws:
         unpackb(ws.recv(timeout=5))  # metadata
         ws.send(b"\0" * (server.transport_max_bytes + 1))
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
         assert ws.close_code == 1009  # message too big
     with _client(server) as c:
@@ -223,11 +220,3 @@ def test_non_loopback_bind_needs_a_token():
         check_bind(host, "s3cret")
     with pytest.raises(ServingError, match="without a token"):
         PolicyServer(object(), host="0.0.0.0")
-
-
-def test_serve_script_refuses_public_bind_without_token(run_dir, tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "scripts/serve_policy.py"), f"checkpoint={run_dir}",
-                        "host=0.0.0.0", "token=null", f"hydra.run.dir={tmp_path}"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert r.returncode == 2, r.stderr
-    assert "error: refusing to serve on 0.0.0.0" in r.stderr and "Traceback" not in r.stderr
