@@ -1,6 +1,9 @@
 """Print a demonstration store's summary: episodes, steps, keys, shapes, dtypes, bytes, env config.
 
-    s2robot-inspect data/cube_pick_224.zarr
+    s2robot-inspect data/cube_pick_224.zarr [--verify]
+
+--verify reads every chunk of the store and prints one line per damaged run of chunks (missing
+or corrupt), exiting 1 if there is any; without it nothing beyond the metadata is read.
 """
 
 import argparse
@@ -10,21 +13,21 @@ import sys
 
 import numpy as np
 
-from s2robot.data.replay_buffer import ReplayBuffer, StoreError
+from s2robot.cli import user_errors_exit
+from s2robot.data.replay_buffer import ReplayBuffer
 
 
 def _dir_bytes(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
+@user_errors_exit
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path")
+    parser.add_argument("--verify", action="store_true", help="check every chunk; exit 1 if any is damaged")
     args = parser.parse_args()
-    try:
-        buffer = ReplayBuffer.open(args.path)
-    except StoreError as e:
-        sys.exit(f"error: {e}")
+    buffer = ReplayBuffer.open(args.path)
     lengths = buffer.episode_lengths
     print(f"store:    {os.path.abspath(args.path)}")
     print(f"episodes: {buffer.n_episodes} (success {int(buffer.episode_success.sum())}), "
@@ -44,6 +47,15 @@ def main() -> None:
         if name in attrs:
             print(f"{name}: {json.dumps(attrs[name])}")
     print(f"layout: {attrs['layout']} v{attrs['layout_version']}")
+    if args.verify:
+        problems = buffer.verify()
+        for problem in problems:
+            print(f"damaged: {problem}")
+        if problems:
+            print(f"verify: {len(problems)} damaged run(s) of chunks; the episodes named hold lost or corrupt "
+                  f"data: collect the store again")
+            sys.exit(1)
+        print("verify: every chunk of every committed step is present and decodes")
 
 
 if __name__ == "__main__":

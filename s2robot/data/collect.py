@@ -7,8 +7,8 @@ import inspect
 import json
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,17 @@ def run_expert_episode(
         if terminated or truncated:
             break
     return {k: np.stack(v) for k, v in steps.items()}, bool(info["is_success"])
+
+
+def _add_episode(buffer: ReplayBuffer, episode: dict[str, np.ndarray], seed: int, success: bool) -> None:
+    try:
+        buffer.add_episode(episode, seed=seed, success=success)
+    except OSError as e:  # a full disk, a store made read-only: add_episode rolled the episode back
+        raise StoreError(
+            f"{buffer.path}: writing the episode of seed {seed} failed ({type(e).__name__}: {e}); the store "
+            f"keeps its {buffer.n_episodes} committed episodes: free disk space (or fix permissions) and "
+            f"run the same command again to resume"
+        ) from e
 
 
 def collect_demos(
@@ -158,9 +169,9 @@ def collect_demos(
                 t1 = time.perf_counter()
                 if success or keep_failures:
                     if writer is not None:
-                        pending = writer.submit(buffer.add_episode, episode, seed=seed, success=success)
+                        pending = writer.submit(_add_episode, buffer, episode, seed, success)
                     else:
-                        buffer.add_episode(episode, seed=seed, success=success)
+                        _add_episode(buffer, episode, seed, success)
                     n_kept += 1
                     new_steps += len(episode["action"])
                     if bar is not None:

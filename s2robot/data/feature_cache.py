@@ -3,24 +3,34 @@
 The cache lives at ``<store>/features/<encoder>-<key>.zarr`` (deleted with its store) and is
 keyed by everything that changes the features: encoder, weights identity, scales, feature
 form, pooling grid, native size, camera key, frame resolution and the store's contents.
-It is marked complete only after its last frame is written, so a run killed halfway leaves
-a cache that the next run detects and rebuilds.
+
+A cache is built in a private folder beside its place and renamed there once its last frame is
+written, under an exclusive lock (``<cache>.lock``): runs sharing a cache wait for the one building
+it and then reuse it, and no run ever sees another's half-written cache. A cache that is damaged
+(a chunk file missing or corrupt, see integrity.py) or was left incomplete by older code is
+rebuilt with a warning, never trusted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 import zarr
 import zarr.codecs
 
+from s2robot.data.integrity import checksummed, describe, read_checked, writer
+from s2robot.data.replay_buffer import ReplayBuffer, StoreError
 from s2robot.encoders.frozen import FrozenS2Encoder
-from s2robot.data.replay_buffer import ReplayBuffer
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -43,40 +53,90 @@ def cache_path(store: ReplayBuffer, key: dict) -> str:
     return os.path.join(store.path, "features", f"{key['encoder']}-{digest}.zarr")
 
 
-def _open_complete(path: str, key: dict):
+def _load_complete(path: str, key: dict, warn: bool = True) -> np.ndarray | None:
+    """The cached features, or None (with a warning saying why) if there is no sound cache."""
     if not os.path.exists(path):
         return None
+    say = log.warning if warn else log.debug  # the unlocked first look stays quiet: the locked one tells
     try:
         group = zarr.open_group(path, mode="r")
-        if group.attrs.get("complete") and group.attrs.get("key") == key:
-            return group["features"]
-    except Exception as e:  # a cache killed mid-write can be unreadable in many ways
-        log.warning("feature cache %s is unreadable (%s); rebuilding it", path, e)
+        complete = group.attrs.get("complete") and group.attrs.get("key") == key
+        arr = group["features"] if complete else None
+    except Exception as e:  # a cache killed mid-write by older code can be unreadable in many ways
+        say("feature cache %s is unreadable (%s); rebuilding it", path, e)
         return None
-    log.warning("feature cache %s was interrupted before it finished; rebuilding it", path)
-    return None
+    if arr is None:
+        say("feature cache %s was interrupted before it finished; rebuilding it", path)
+        return None
+    features, damage = read_checked(arr, 0, arr.shape[0])
+    if damage is not None:
+        say("feature cache %s is damaged, %s; rebuilding it", path, describe("features", damage))
+    return features
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: str) -> Iterator[None]:
+    with open(lock_path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another run to finish the feature cache (%s)", lock_path)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def cached_features(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int = 64,
                     progress: bool = True) -> tuple[np.ndarray, str]:
     """Features of every frame of ``store[camera]`` (``n_steps x *encoder.feature_shape``) and the
-    cache path; computed and written only when no complete cache with the same key exists."""
+    cache path; computed and written only when no sound cache with the same key exists."""
     key = cache_key(encoder, store, camera)
     path = cache_path(store, key)
-    arr = _open_complete(path, key)
-    if arr is not None:
+    # A finished cache is never changed in place (only replaced when damaged): read it unlocked.
+    if (features := _load_complete(path, key, warn=False)) is not None:
         log.info("reusing cached features %s", path)
-        return arr[:], path
+        return features, path
+    try:
+        return _build(store, encoder, camera, batch_size, progress, path, key), path
+    except OSError as e:  # a full disk, a read-only store folder
+        raise StoreError(
+            f"{path}: cannot write the feature cache ({type(e).__name__}: {e}); free disk space or make "
+            f"{os.path.dirname(path)} writable, or delete that folder and run again"
+        ) from e
 
-    shutil.rmtree(path, ignore_errors=True)
+
+def _build(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int, progress: bool,
+           path: str, key: dict) -> np.ndarray:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with _exclusive(path + ".lock"):
+        if (features := _load_complete(path, key)) is not None:  # built by the run we waited for
+            log.info("reusing cached features %s", path)
+            return features
+        for stale in glob.glob(glob.escape(path) + ".building-*"):  # left by a killed run: ours holds the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".building-", dir=os.path.dirname(path))
+        try:
+            features = _compute(store, encoder, camera, batch_size, progress, tmp, key)
+            shutil.rmtree(path, ignore_errors=True)  # a damaged or interrupted cache
+            os.rename(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return features
+
+
+def _compute(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int, progress: bool,
+             path: str, key: dict) -> np.ndarray:
     n = store.n_steps
     # Token maps are large; half precision halves the cache with no effect on a BC head.
     dtype = np.float16 if encoder.feature == "tokens" else np.float32
     group = zarr.open_group(path, mode="w")
     group.attrs.update({"key": key, "complete": False})
-    out = group.create_array("features", shape=(n, *encoder.feature_shape), dtype=dtype,
-                             chunks=(max(1, min(batch_size, n)), *encoder.feature_shape),
-                             compressors=zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"))
+    out = writer(group.create_array(
+        "features", shape=(n, *encoder.feature_shape), dtype=dtype,
+        chunks=(max(1, min(batch_size, n)), *encoder.feature_shape),
+        compressors=checksummed(zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"))))
     bar = None
     if progress:
         from tqdm import tqdm
@@ -90,5 +150,5 @@ def cached_features(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, 
             bar.update(stop - start)
     if bar is not None:
         bar.close()
-    group.attrs["complete"] = True  # the commit point
-    return out[:], path
+    group.attrs["complete"] = True  # still the mark older code and readers look for
+    return out[:]

@@ -10,10 +10,19 @@ Layout (layout_version 1):
     meta/episode_success     bool (n_episodes,)
     meta/skipped_seeds       int64: seeds whose episodes were run but not stored (failures)
 
-Crash safety: add_episode writes data/* first, then the per-episode meta, and episode_ends
-last; an episode exists only once its end is in episode_ends. A crash mid-episode leaves
-arrays longer than episode_ends[-1]: open(mode="a") truncates them back, open(mode="r")
-ignores the tail. Every completed episode stays intact.
+Crash safety: create builds the store in a hidden sibling folder and renames it into place.
+add_episode writes data/* first, then the per-episode meta, and episode_ends last; an episode
+exists only once its end is in episode_ends. A crash mid-episode leaves arrays longer than
+episode_ends[-1] (or, in a store with no episode yet, data arrays that should not exist):
+open(mode="a") brings the store back to its last committed state, open(mode="r") ignores the
+rest. Every completed episode stays intact (zarr writes each file through a rename).
+
+Damage: new arrays carry a crc32c checksum and every chunk file; reads check that the chunks
+they need exist and decode, and raise StoreError naming key and episode. verify() checks all
+(see integrity.py).
+
+~340 lines for one job, the layout: creating, recovering, appending to and reading a store;
+the damage checks themselves live in integrity.py.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -28,12 +38,14 @@ import numpy as np
 import zarr
 import zarr.codecs
 
+from s2robot.data.integrity import checksummed, describe, read_checked, remove_partial_files, verify_arrays, writer
 from s2robot.errors import UserError
 
 LAYOUT = "s2robot.replay_buffer"  # a format name, not the module path: stores on disk carry it
 LAYOUT_VERSION = 1
 LOWDIM_CHUNK = 1024
 _EPISODE_META = {"episode_seeds": np.int64, "episode_success": np.bool_}
+_META = {"episode_ends": np.int64, **_EPISODE_META, "skipped_seeds": np.int64}
 _RESERVED_ATTRS = ("layout", "layout_version")
 
 
@@ -45,12 +57,19 @@ def _is_image(dtype: np.dtype, shape: tuple[int, ...]) -> bool:
     return dtype == np.uint8 and len(shape) == 3 and shape[-1] in (1, 3, 4)
 
 
-def _compressor(image: bool) -> zarr.codecs.BloscCodec:
+def _compressors(image: bool) -> list:
     # Frames: zstd level 1 compresses a 224 px agentview frame ~3x in ~0.8 ms; level 3 saves
     # only 6% more bytes at twice the time. uint8 gains nothing from byte shuffling; floats do.
     if image:
-        return zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="noshuffle")
-    return zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+        return checksummed(zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="noshuffle"))
+    return checksummed(zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"))
+
+
+def _committed_ends(arr: zarr.Array) -> np.ndarray:
+    # zarr grows an array before writing the new row: a commit killed in between leaves a last
+    # end that reads as the fill value (0 in older stores, -1 now), never a valid end
+    ends = np.asarray(arr[:], dtype=np.int64)
+    return ends[:-1] if len(ends) and ends[-1] <= 0 else ends
 
 
 class ReplayBuffer:
@@ -62,7 +81,7 @@ class ReplayBuffer:
         self.mode = mode
         self._data = root["data"]
         self._meta = root["meta"]
-        self._ends = np.asarray(self._meta["episode_ends"][:], dtype=np.int64)
+        self._ends = _committed_ends(self._meta["episode_ends"])
         self._check_and_recover()
 
     # -- construction ------------------------------------------------------------------------
@@ -71,21 +90,31 @@ class ReplayBuffer:
     def create(cls, path: str | os.PathLike, attrs: Mapping[str, Any] | None = None, overwrite: bool = False):
         """Make an empty store at `path`. `attrs` must be JSON-serialisable."""
         path = os.fspath(path)
-        if os.path.exists(path):
-            if not overwrite:
-                raise StoreError(f"{path}: already exists; open it with ReplayBuffer.open or pass overwrite=True")
-            shutil.rmtree(path)
+        if os.path.exists(path) and not overwrite:
+            raise StoreError(f"{path}: already exists; open it with ReplayBuffer.open or pass overwrite=True")
         attrs = dict(attrs or {})
         clash = [k for k in _RESERVED_ATTRS if k in attrs]
         if clash:
             raise ValueError(f"attrs {clash} are reserved for the store layout")
-        root = zarr.open_group(path, mode="w")
-        root.attrs.update({"layout": LAYOUT, "layout_version": LAYOUT_VERSION, **attrs})
-        root.require_group("data")
-        meta = root.require_group("meta")
-        for name, dtype in {"episode_ends": np.int64, **_EPISODE_META, "skipped_seeds": np.int64}.items():
-            meta.create_array(name, shape=(0,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressor(False))
-        return cls(root, path, "a")
+        # Built aside and renamed into place: a store killed halfway through creation would
+        # otherwise exist without its meta arrays, and every later run would refuse it.
+        parent, name = os.path.split(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{name}.creating-", dir=parent)
+        try:
+            root = zarr.open_group(tmp, mode="w")
+            root.attrs.update({"layout": LAYOUT, "layout_version": LAYOUT_VERSION, **attrs})
+            root.require_group("data")
+            meta = root.require_group("meta")
+            for key, dtype in _META.items():
+                meta.create_array(key, shape=(0,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressors(False),
+                                  fill_value=False if dtype == np.bool_ else -1)  # -1: no seed, no end
+            if os.path.exists(path):
+                shutil.rmtree(path)
+            os.rename(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cls(zarr.open_group(path, mode="r+"), path, "a")
 
     @classmethod
     def open(cls, path: str | os.PathLike, mode: str = "r", required_keys: tuple[str, ...] = ()):
@@ -139,22 +168,28 @@ class ReplayBuffer:
         return buffer
 
     def _check_and_recover(self) -> None:
-        """Drop an uncommitted tail left by a crash mid-episode; refuse stores with lost data."""
+        """Drop what a crash mid-episode left uncommitted; refuse stores with lost data."""
         n_eps, n_steps = len(self._ends), self.n_steps
         if n_eps and (np.any(np.diff(self._ends) <= 0) or self._ends[0] <= 0):
             raise StoreError(f"{self.path}: meta/episode_ends is not increasing; the store is corrupt, collect again")
-        tails = []
-        for name, arr in [*self._data.arrays(), *((n, self._meta[n]) for n in _EPISODE_META)]:
-            committed = n_steps if name not in _EPISODE_META else n_eps
+        if self.mode == "a":
+            for group in (self.path, os.path.join(self.path, "data"), os.path.join(self.path, "meta")):
+                remove_partial_files(group)
+        if not n_eps and self.mode == "a":
+            # The first episode creates the data arrays: before its commit none may exist. Removed
+            # as folders, unparsed, whatever state the kill left them in.
+            for entry in os.scandir(os.path.join(self.path, "data")):
+                if entry.is_dir():
+                    shutil.rmtree(entry.path)
+        arrays = [(f"data/{n}", arr, n_steps) for n, arr in (self._data.arrays() if n_eps else ())]
+        arrays += [(f"meta/{n}", self._meta[n], n_eps) for n in ("episode_ends", *_EPISODE_META)]
+        for name, arr, committed in arrays:
             if arr.shape[0] < committed:
                 raise StoreError(
                     f"{self.path}: {name} has {arr.shape[0]} rows but {committed} are committed; "
                     f"the store is corrupt, delete it and collect again"
                 )
-            if arr.shape[0] > committed:
-                tails.append((arr, committed))
-        if tails and self.mode == "a":
-            for arr, committed in tails:
+            if arr.shape[0] > committed and self.mode == "a":
                 arr.resize((committed, *arr.shape[1:]))
 
     # -- writing -------------------------------------------------------------------------------
@@ -185,16 +220,16 @@ class ReplayBuffer:
                     chunks = (1, *value.shape[1:]) if image else (LOWDIM_CHUNK, *value.shape[1:])
                     self._data.create_array(
                         key, shape=(0, *value.shape[1:]), chunks=chunks, dtype=value.dtype,
-                        compressors=_compressor(image),
+                        compressors=_compressors(image),
                     )
-                self._data[key].append(value, axis=0)
-            self._meta["episode_seeds"].append(np.array([seed], dtype=np.int64))
-            self._meta["episode_success"].append(np.array([success], dtype=np.bool_))
-            self._meta["episode_ends"].append(np.array([end], dtype=np.int64))  # the commit point
+                writer(self._data[key]).append(value, axis=0)
+            writer(self._meta["episode_seeds"]).append(np.array([seed], dtype=np.int64))
+            writer(self._meta["episode_success"]).append(np.array([success], dtype=np.bool_))
+            writer(self._meta["episode_ends"]).append(np.array([end], dtype=np.int64))  # the commit point
         except BaseException:
             # Leave no uncommitted tail behind for the next add_episode to build on.
             with contextlib.suppress(Exception):
-                self._ends = np.asarray(self._meta["episode_ends"][:], dtype=np.int64)
+                self._ends = _committed_ends(self._meta["episode_ends"])
                 self._check_and_recover()
             raise
         self._ends = np.append(self._ends, end)
@@ -204,7 +239,7 @@ class ReplayBuffer:
         """Record a seed whose episode was run but not kept (so a resumed collection skips it)."""
         if self.mode != "a":
             raise StoreError(f"{self.path}: opened read-only; use mode='a' to record skipped seeds")
-        self._meta["skipped_seeds"].append(np.array([seed], dtype=np.int64))
+        writer(self._meta["skipped_seeds"]).append(np.array([seed], dtype=np.int64))
 
     def update_attrs(self, **attrs: Any) -> None:
         if self.mode != "a":
@@ -242,11 +277,13 @@ class ReplayBuffer:
 
     @property
     def skipped_seeds(self) -> np.ndarray:
-        return np.asarray(self._meta["skipped_seeds"][:], dtype=np.int64)
+        seeds = np.asarray(self._meta["skipped_seeds"][:], dtype=np.int64)
+        return seeds[seeds >= 0]  # -1: an append killed between growing the array and writing the seed
 
     @property
     def keys(self) -> list[str]:
-        return sorted(name for name, _ in self._data.arrays())
+        # no committed episode, no key: arrays of a first episode killed midway do not count
+        return sorted(name for name, _ in self._data.arrays()) if self.n_episodes else []
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -267,12 +304,27 @@ class ReplayBuffer:
 
     def get_episode(self, i: int, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         sl = self.episode_slice(i)
-        return {k: self._array(k)[sl] for k in (keys or self.keys)}
+        return {k: self.read(k, sl.start, sl.stop) for k in (keys or self.keys)}
 
     def read(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Steps [start, stop) of `key` across episodes, as numpy (committed steps only)."""
+        """Steps [start, stop) of `key` across episodes, as numpy (committed steps only).
+
+        Raises StoreError naming key and episode if a chunk they need is missing or corrupt."""
         stop = self.n_steps if stop is None else min(stop, self.n_steps)
-        return self._array(key)[start:stop]
+        values, damage = read_checked(self._array(key), max(0, start), stop)
+        if damage is None:
+            return values
+        raise StoreError(
+            f"{self.path}: {describe(f'data/{key}', damage, self._ends)}; the store is damaged: run "
+            f"`s2robot-inspect {self.path} --verify` to list all damage, then collect the demonstrations again"
+        )
+
+    def verify(self) -> list[str]:
+        """Checks every chunk of every committed step (reads the whole store): one line per
+        damaged run of chunks; an empty list when the store is intact."""
+        meta_rows = {n: self.n_episodes for n in ("episode_ends", *_EPISODE_META)}
+        meta = {f"meta/{n}": (self._meta[n], meta_rows.get(n, self._meta[n].shape[0])) for n in _META}
+        return verify_arrays({f"data/{k}": (self._data[k], self.n_steps) for k in self.keys}, meta, self._ends)
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.read(key)
@@ -288,7 +340,7 @@ class ReplayBuffer:
         return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(self.path) for f in files)
 
     def _array(self, key: str) -> zarr.Array:
-        if key not in self._data:
+        if not self.n_episodes or key not in self._data:
             raise StoreError(f"{self.path}: store has no key {key!r} (it has {self.keys})")
         return self._data[key]
 

@@ -96,6 +96,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_scripts_end_to_end(tmp_path):
     store = tmp_path / "cli.zarr"
     proc = _run(
@@ -118,3 +119,30 @@ def test_scripts_end_to_end(tmp_path):
     proc = _run("scripts/inspect_store.py", str(tmp_path / "missing.zarr"))
     assert proc.returncode != 0 and "missing.zarr" in proc.stderr
     assert not os.path.exists(tmp_path / "missing.zarr")
+
+
+def test_full_disk_mid_collection_is_one_clear_error_and_resumable(tmp_path, monkeypatch):
+    """A write failing mid-episode: a StoreError saying what is kept and what to do (no
+    traceback from the command), the store keeps its committed episodes, a rerun resumes."""
+    import zarr
+
+    quick = {"cameras": [], "horizon": 3}  # episodes of 3 failed steps: no GL, no waiting
+    path = tmp_path / "full.zarr"
+    original, calls = zarr.Array.append, []
+
+    def full_on_second_episode(self, *args, **kwargs):
+        if self.path == "data/proprio":
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zarr.Array, "append", full_on_second_episode)
+    with pytest.raises(StoreError, match=r"full\.zarr: writing the episode of seed 1 failed .*No space.*keeps its 1 "
+                                         r"committed episodes.*run the same command again"):
+        collect_demos(quick, path, n_episodes=3, keep_failures=True, progress=False)
+    monkeypatch.undo()
+    assert ReplayBuffer.open(path).n_episodes == 1
+    summary = collect_demos(quick, path, n_episodes=3, keep_failures=True, progress=False)
+    buffer = ReplayBuffer.open(path)
+    assert summary["n_episodes_before"] == 1 and buffer.n_episodes == 3 and buffer.verify() == []
