@@ -69,6 +69,9 @@ class CubePickEnv(gym.Env):
         render_mode: str | None = None,
         id: str | None = None,  # noqa: A002 -- lets make_env take the yaml's `id` key unchanged
     ):
+        from s2robot.simulator import quiet_robosuite_import
+
+        quiet_robosuite_import()
         import robosuite
         import robosuite.macros
         from robosuite.utils.placement_samplers import UniformRandomSampler

@@ -21,6 +21,10 @@ def compose(overrides=(), config_name="train_policy"):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from s2robot.config import register_configs
+
+    register_configs()
+
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
 

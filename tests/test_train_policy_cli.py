@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import imageio.v3 as iio
+import pytest
 
 from tests.conftest import TINY
 
@@ -19,6 +20,7 @@ def _run(args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_end_to_end_with_evaluation(tmp_path):
     out = _run([*TINY, "scales=[1,2]", f"data.store={tmp_path}/demos.zarr", "data.n_episodes=3",
                 f"hydra.run.dir={tmp_path}/run", "eval.enabled=true", "eval.n_episodes=2", "eval.n_videos=1"])

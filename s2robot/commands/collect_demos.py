@@ -5,17 +5,20 @@
 
 import json
 
-import hydra
-from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from s2robot.data.collect import collect_demos
+from s2robot.cli import hydra_command
+from s2robot.simulator import quiet_robosuite_import
 
-from s2robot.cli import CONFIG_DIR
+quiet_robosuite_import()
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="collect_demos", version_base="1.3")
+@hydra_command("collect_demos")
 def main(cfg: DictConfig) -> None:
+    from hydra.utils import to_absolute_path
+
+    from s2robot.data.collect import collect_demos
+
     summary = collect_demos(
         cfg.env,
         to_absolute_path(cfg.store),

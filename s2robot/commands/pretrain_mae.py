@@ -8,30 +8,20 @@ Prints the encoder checkpoint and the overrides that make train_policy.py / prob
 """
 
 import json
-import logging
-import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from s2robot.cli import USER_ERRORS
-
-from s2robot.cli import CONFIG_DIR
+from s2robot.cli import hydra_command
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="pretrain_mae", version_base="1.3")
+@hydra_command("pretrain_mae")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from s2robot.pretrain.loop import pretrain
 
     run_dir = HydraConfig.get().runtime.output_dir
-    try:
-        summary = pretrain(cfg, run_dir)
-    except USER_ERRORS as e:
-        logging.getLogger("pretrain_mae").error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    summary = pretrain(cfg, run_dir)
     print(json.dumps(summary))
     print(f"run directory: {run_dir}")
     print(f"encoder weights: {summary['encoder_weights']}")

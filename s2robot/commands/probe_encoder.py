@@ -8,34 +8,24 @@ prints JSON with the error in cm next to the predict-the-mean baseline, and R² 
 """
 
 import json
-import logging
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from s2robot.cli import USER_ERRORS
-
-from s2robot.cli import CONFIG_DIR
+from s2robot.cli import hydra_command
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="probe_encoder", version_base="1.3")
+@hydra_command("probe_encoder")
 def main(cfg: DictConfig) -> None:
     from hydra.utils import to_absolute_path
 
+    from s2robot.device import resolve_device
     from s2robot.encoders.config import EncoderConfig
     from s2robot.encoders.probe import probe_encoder
-    from s2robot.device import resolve_device
 
-    try:
-        encoder = EncoderConfig.from_cfg(cfg.encoder, cfg.scales).build(resolve_device(cfg.device))
-        result = probe_encoder(encoder, to_absolute_path(cfg.store), cfg.camera, cfg.n_folds,
-                               batch_size=cfg.encoder.batch_size, seed=cfg.seed)
-    except USER_ERRORS as e:
-        logging.getLogger("probe_encoder").error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    encoder = EncoderConfig.from_cfg(cfg.encoder, cfg.scales).build(resolve_device(cfg.device))
+    result = probe_encoder(encoder, to_absolute_path(cfg.store), cfg.camera, cfg.n_folds,
+                           batch_size=cfg.encoder.batch_size, seed=cfg.seed)
     text = json.dumps(result)
     print(text)
     p, b = result["probe"], result["mean_baseline"]

@@ -14,28 +14,27 @@ or a cluster launcher produces the same run directories), a crash or out-of-memo
 cell cannot take the study down, and every cell starts with a clean GPU and fresh memory.
 """
 
-import logging
 import shlex
-import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from s2robot.cli import CONFIG_DIR
-
-log = logging.getLogger("scaling_study")
+from s2robot.cli import hydra_command
+from s2robot.errors import UserError
 
 
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="scaling_study", version_base="1.3")
+@hydra_command("scaling_study")
 def main(cfg: DictConfig) -> None:
     from hydra.utils import to_absolute_path
 
-    from s2robot.cli import USER_ERRORS
+    study_dir = Path(to_absolute_path(cfg.study_dir))
+    if cfg.report_only and not study_dir.is_dir():  # before the study's modules load torch
+        raise UserError(f"study_dir={study_dir} does not exist; point report_only=true at a finished study")
+
     from s2robot.device import resolve_device
     from s2robot.study.grid import cell_state, run_grid, subprocess_launcher
     from s2robot.study.measure import measure_encoder
@@ -43,58 +42,50 @@ def main(cfg: DictConfig) -> None:
     from s2robot.study.report import build_report
     from s2robot.study.runs import find_run_dirs, run_info
 
-    study_dir = Path(to_absolute_path(cfg.study_dir))
-    try:
-        if cfg.report_only:
-            if not study_dir.is_dir():
-                raise FileNotFoundError(f"study_dir={study_dir} does not exist")
-            infos = [run_info(d) for d in find_run_dirs(study_dir)]
-            missing = [{"cell": str(Path(i["run_dir"]).relative_to(study_dir)) or ".", "reason": i["reason"]}
-                       for i in infos if not i["finished"]]
-        else:
-            cells, randomised = plan(cfg)
-            if cfg.dry_run:
-                for c in cells:
-                    state, why = cell_state(study_dir / c.name, cfg.epochs, cfg.eval_episodes, c.overrides)
-                    _say(f"# {c.name}: {state} ({why})")
-                    _say(shlex.join(["python", "train_policy.py", *c.overrides, "eval.enabled=true",
-                                     f"hydra.run.dir={study_dir / c.name}"]))
-                return
-            _say(f"study {cfg.name}: {len(cells)} cells in {study_dir}"
-                 + (f"; RANDOM weights for {randomised}" if randomised else ""))
-            statuses = run_grid(cells, study_dir, cfg.epochs, cfg.eval_episodes, subprocess_launcher(cfg.cell_threads),
-                                log=_say)
-            infos, missing = [], []
-            for cell, status in zip(cells, statuses):
-                info = run_info(study_dir / cell.name)
-                infos.append(info)
-                if status["status"] != "finished" or not info["finished"]:
-                    missing.append({"cell": cell.name, "reason": status.get("reason") or info["reason"]})
-        seen = {i["run_dir"] for i in infos}
-        for d in baseline_dirs(cfg):
-            if str(d) not in seen:
-                info = run_info(d)
-                infos.append(info)
-                if not info["finished"]:
-                    missing.append({"cell": f"baseline {d}", "reason": info["reason"]})
-        device = str(resolve_device(cfg.device))
-        if cfg.measure.torch_threads:
-            import torch
+    if cfg.report_only:
+        infos = [run_info(d) for d in find_run_dirs(study_dir)]
+        missing = [{"cell": str(Path(i["run_dir"]).relative_to(study_dir)) or ".", "reason": i["reason"]}
+                   for i in infos if not i["finished"]]
+    else:
+        cells, randomised = plan(cfg)
+        if cfg.dry_run:
+            for c in cells:
+                state, why = cell_state(study_dir / c.name, cfg.epochs, cfg.eval_episodes, c.overrides)
+                _say(f"# {c.name}: {state} ({why})")
+                _say(shlex.join(["python", "train_policy.py", *c.overrides, "eval.enabled=true",
+                                 f"hydra.run.dir={study_dir / c.name}"]))
+            return
+        _say(f"study {cfg.name}: {len(cells)} cells in {study_dir}"
+             + (f"; RANDOM weights for {randomised}" if randomised else ""))
+        statuses = run_grid(cells, study_dir, cfg.epochs, cfg.eval_episodes, subprocess_launcher(cfg.cell_threads),
+                            log=_say)
+        infos, missing = [], []
+        for cell, status in zip(cells, statuses):
+            info = run_info(study_dir / cell.name)
+            infos.append(info)
+            if status["status"] != "finished" or not info["finished"]:
+                missing.append({"cell": cell.name, "reason": status.get("reason") or info["reason"]})
+    seen = {i["run_dir"] for i in infos}
+    for d in baseline_dirs(cfg):
+        if str(d) not in seen:
+            info = run_info(d)
+            infos.append(info)
+            if not info["finished"]:
+                missing.append({"cell": f"baseline {d}", "reason": info["reason"]})
+    device = str(resolve_device(cfg.device))
+    if cfg.measure.torch_threads:
+        import torch
 
-            torch.set_num_threads(int(cfg.measure.torch_threads))
-        m = cfg.measure
+        torch.set_num_threads(int(cfg.measure.torch_threads))
+    m = cfg.measure
 
-        def measure(info, dev):
-            return measure_encoder(info, dev, probe=m.probe, latency=m.latency, repeats=m.latency_repeats)
+    def measure(info, dev):
+        return measure_encoder(info, dev, probe=m.probe, latency=m.latency, repeats=m.latency_repeats)
 
-        report_dir = Path(to_absolute_path(cfg.report_dir)) if cfg.report_dir else study_dir
-        rows = build_report(report_dir, infos, missing, measure=measure if (m.probe or m.latency) else None,
-                            device=device, name=cfg.name if not cfg.report_only else study_dir.name,
-                            source=study_dir, log=_say)
-    except (*USER_ERRORS, FileNotFoundError) as e:
-        log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    report_dir = Path(to_absolute_path(cfg.report_dir)) if cfg.report_dir else study_dir
+    rows = build_report(report_dir, infos, missing, measure=measure if (m.probe or m.latency) else None,
+                        device=device, name=cfg.name if not cfg.report_only else study_dir.name,
+                        source=study_dir, log=_say)
     _say(f"{len(rows)} rows, {len(missing)} missing cell(s): {report_dir / 'scaling.md'}")
     for m_ in missing:
         _say(f"  missing {m_['cell']}: {m_['reason']}")

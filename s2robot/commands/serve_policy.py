@@ -16,10 +16,9 @@ import logging
 import sys
 import traceback
 
-import hydra
 from omegaconf import DictConfig
 
-from s2robot.cli import CONFIG_DIR
+from s2robot.cli import hydra_command
 
 log = logging.getLogger("serve_policy")
 
@@ -60,7 +59,7 @@ def serve(cfg: DictConfig) -> None:
     asyncio.run(run())
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="serve_policy", version_base="1.3")
+@hydra_command("serve_policy")
 def main(cfg: DictConfig) -> None:
     try:
         token = cfg.token

@@ -1,24 +1,36 @@
 """Frozen vision encoders: the registry of names, weights loading, and the S²-wrapped frozen model.
 
 ``build_encoder(name, weights=..., scales=...)`` is the one way to get any registered encoder,
-wrapped with S² and frozen.
+wrapped with S² and frozen. The registry is imported eagerly (it imports nothing, not even
+torch); the model-side names load on first use, so reading the registry (config validation, the
+serving metadata) does not pull in torch and timm.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-import torch
-
-from s2robot.encoders.backbone import build_backbone
-from s2robot.encoders.frozen import FEATURES, FrozenS2Encoder
 from s2robot.encoders.registry import (ENCODERS, IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD,
                                        EncoderSpec, UnknownEncoderError, get_spec, register, resolve_spec)
-from s2robot.encoders.weights import WeightsError, load_weights
+
+_LAZY = {
+    "build_backbone": "s2robot.encoders.backbone",
+    "FEATURES": "s2robot.encoders.frozen",
+    "FrozenS2Encoder": "s2robot.encoders.frozen",
+    "WeightsError": "s2robot.encoders.weights",
+    "load_weights": "s2robot.encoders.weights",
+}
 
 __all__ = ["ENCODERS", "FEATURES", "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "EncoderSpec",
            "FrozenS2Encoder", "UnknownEncoderError", "WeightsError", "build_backbone", "build_encoder", "get_spec",
            "register", "resolve_spec"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_encoder(
@@ -30,8 +42,8 @@ def build_encoder(
     output_grid: str = "native",
     img_size: int | None = None,
     seed: int = 0,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    device="cpu",
+    dtype=None,
     max_batch: int | None = None,
     cache_dir: str | Path | None = None,
     allow_family_mismatch: bool = False,
@@ -40,8 +52,14 @@ def build_encoder(
 
     ``weights``: a local checkpoint path; ``"auto"`` (weights cache, then the published
     address); or ``"random"`` (explicit, for tests and pipeline checks only; seeded by
-    ``seed``).
+    ``seed``). ``dtype``: the backbone's (default float32; normalisation stays float32).
     """
+    import torch
+
+    from s2robot.encoders.backbone import build_backbone
+    from s2robot.encoders.frozen import FrozenS2Encoder
+    from s2robot.encoders.weights import load_weights
+
     spec = resolve_spec(name, img_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -50,4 +68,4 @@ def build_encoder(
                               allow_family_mismatch=allow_family_mismatch)
     enc = FrozenS2Encoder(spec, backbone, scales=scales, feature=feature, output_grid=output_grid,
                           weights_id=weights_id, max_batch=max_batch)
-    return enc.to(device=device, dtype=dtype)
+    return enc.to(device=device, dtype=dtype or torch.float32)

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from s2robot.config.pretrain import validate_pretrain_mae
 from s2robot.device import resolve_device
-from s2robot.encoders import get_spec, resolve_spec
+from s2robot.encoders import resolve_spec
 from s2robot.encoders.normalize import image_stats, normalize_images
 from s2robot.errors import ConfigError
 from s2robot.fileio import atomic_path, atomic_torch_save
@@ -135,16 +136,8 @@ def _check_resume(cfg: DictConfig, saved: dict) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    spec = get_spec(cfg.encoder.name)
-    resolve_spec(cfg.encoder.name, cfg.encoder.img_size)  # a bad img_size names the patch size
-    scale_sizes(list(cfg.scales), cfg.encoder.img_size or spec.img_size)
-    t = cfg.train
-    if t.steps < 1 or t.batch_size < 1 or t.warmup_steps < 0:
-        raise ConfigError("train.steps and train.batch_size must be positive, train.warmup_steps >= 0")
-    if not 0 < cfg.mae.mask_ratio < 1:
-        raise ConfigError(f"mae.mask_ratio={cfg.mae.mask_ratio} must be in (0, 1); MAE uses 0.75")
-    if list(cfg.scales) != sorted(cfg.scales) or min(cfg.scales) != 1:
-        raise ConfigError(f"scales={list(cfg.scales)} must start at 1 and increase, e.g. [1] or [1,2]")
+    """Keys, ranges and names of the run's config (s2robot.config.pretrain), before any data is read."""
+    validate_pretrain_mae(cfg)
 
 
 # -- the run ----------------------------------------------------------------------------------

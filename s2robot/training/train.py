@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import math
-from functools import partial
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +15,20 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
-from s2robot.observations import PRIVILEGED_KEYS, cube_yaw_features
-from policies import POLICIES, make_policy
-from s2robot.device import resolve_device
-from s2robot.errors import ConfigError
+from policies import make_policy
 from s2robot.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from s2robot.training.distributed import barrier, is_main
+from s2robot.config.train import validate_train_policy
+from s2robot.data.replay_buffer import ReplayBuffer, StoreError
+from s2robot.device import resolve_device
+from s2robot.encoders import get_spec
+from s2robot.encoders.weights import resolve_weights
+from s2robot.errors import ConfigError
+from s2robot.observations import PRIVILEGED_KEYS
+from s2robot.training.distributed import barrier
 from s2robot.training.inputs import load_inputs, prepare_store
 from s2robot.training.metrics import MetricsLog
 from s2robot.training.schedule import warmup_cosine
 from s2robot.training.windows import WindowData, split_episodes
-from s2robot.encoders import get_spec
-from s2robot.data.replay_buffer import ReplayBuffer, StoreError
-from s2robot.s2 import scale_sizes
-from s2robot.encoders.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 INPUTS = ("vision", "proprio", *PRIVILEGED_KEYS)
@@ -40,23 +40,12 @@ METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "lr", "seconds")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Every check a user can fail, before demos are collected or an encoder is run."""
+    """Every check a user can fail, before demos are collected or an encoder is run: the config's
+    keys, ranges and names (s2robot.config.train), then what it points at: weights and store."""
+    validate_train_policy(cfg)
     inputs = list(cfg.inputs)
-    if not inputs or any(i not in INPUTS for i in inputs):
-        raise ConfigError(f"inputs={inputs}: each must be one of {list(INPUTS)}, e.g. inputs=[vision,proprio]")
-    if cfg.policy.name not in POLICIES:
-        raise ConfigError(f"unknown policy {cfg.policy.name!r}; known policies: {', '.join(POLICIES)}")
-    if cfg.policy.n_action_steps < 1 or cfg.policy.n_action_steps > cfg.policy.horizon:
-        raise ConfigError(f"policy.n_action_steps={cfg.policy.n_action_steps} must be in [1, policy.horizon="
-                          f"{cfg.policy.horizon}]")
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.epochs and train.batch_size must be positive")
     if "vision" in inputs:
-        spec = get_spec(cfg.encoder.name)  # UnknownEncoderError lists the known ones
-        if not isinstance(cfg.scales, (list, tuple)) and not OmegaConf.is_list(cfg.scales):
-            raise ConfigError(f"scales={cfg.scales!r} must be a list such as scales=[1,2]")
-        scale_sizes(list(cfg.scales), cfg.encoder.img_size or spec.img_size)
-        resolve_weights(spec, cfg.encoder.weights)  # auto may download; fails fast offline with the how-to
+        resolve_weights(get_spec(cfg.encoder.name), cfg.encoder.weights)  # auto may download; offline: the how-to
     store = Path(cfg.data.store)
     need = [cfg.data.camera] if "vision" in inputs else []
     need += [k for k in ("proprio", "cube_pos") if k in inputs] + ["action"]
@@ -105,9 +94,10 @@ def _policy_kwargs(cfg: DictConfig) -> dict:
     return kw
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict:
     """Train the head described by ``cfg``; returns the final metrics. Writes ``run_dir/checkpoint.pt``,
-    ``metrics.csv`` and TensorBoard logs under ``run_dir/tb``."""
+    ``metrics.csv`` and TensorBoard logs under ``run_dir/tb``. ``validated``: the caller already ran
+    ``validate(cfg)`` (weights=auto checks a large file's MD5)."""
     run_dir = Path(run_dir)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = resolve_device(cfg.device)
@@ -118,7 +108,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             torch.cuda.set_device(device)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
-    validate(cfg)
+    if not validated:
+        validate(cfg)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     store = prepare_store(cfg)
@@ -140,18 +131,21 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     policy.to(device).train()
     model = _LossModule(policy)
     if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
 
     steps_per_epoch = max(1, math.ceil(len(tr) / world / cfg.train.batch_size))
     total_steps = steps_per_epoch * cfg.train.epochs
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, warmup=cfg.train.warmup_steps, total=total_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, partial(warmup_cosine, warmup=cfg.train.warmup_steps, total=total_steps))
 
     ckpt_path = run_dir / CHECKPOINT_NAME
     start_epoch, step = 0, 0
     if cfg.train.resume:
         if not ckpt_path.exists():
-            raise ConfigError(f"train.resume=true but {ckpt_path} does not exist; set hydra.run.dir to the run to resume")
+            raise ConfigError(f"train.resume=true but {ckpt_path} does not exist; set hydra.run.dir to the run "
+                              f"to resume")
         ckpt = load_checkpoint(ckpt_path)
         policy.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["train_state"]["optimizer"])

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tests.conftest import compose
-from s2robot.encoders.probe import kfold_indices, probe_encoder, probe_features
 from s2robot.data.replay_buffer import ReplayBuffer
+from s2robot.encoders.probe import kfold_indices, probe_encoder, probe_features
+from tests.conftest import compose
 
 
 @pytest.fixture(autouse=True)

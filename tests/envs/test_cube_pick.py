@@ -34,6 +34,7 @@ def red_mask(image: np.ndarray) -> np.ndarray:
     return (r > 100) & (r > 2 * g) & (r > 2 * b)
 
 
+@pytest.mark.slow
 def test_check_env_passes_with_warnings_as_errors(env):
     # With a spec, check_env also builds the env in every render mode and checks a double close.
     # Its warnings (UserWarning: unbounded spaces, obs outside the space, ...) and numpy's

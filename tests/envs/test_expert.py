@@ -61,6 +61,7 @@ def test_expert_succeeds_and_episode_terminates(expert_runs, env):
             assert np.all(np.abs(episode["action"]) <= 1.0)
 
 
+@pytest.mark.slow
 def test_noisy_expert_still_succeeds_and_is_reproducible(env):
     expert = ScriptedExpert(noise=0.1)
     runs = [run_expert_episode(env, expert, seed) for seed in range(10, 15)]
@@ -71,6 +72,7 @@ def test_noisy_expert_still_succeeds_and_is_reproducible(env):
     assert not np.array_equal(clean["action"][:5], again["action"][:5])
 
 
+@pytest.mark.slow
 def test_open_loop_mean_demo_fails_where_expert_succeeds(env, expert_runs):
     """Replaying the average demo without looking at the cube must fail on most placements."""
     actions = [episode["action"] for episode, _ in expert_runs.values()]

@@ -140,6 +140,7 @@ def test_saved_encoder_loads_through_build_encoder_with_identical_features(synth
     assert torch.equal(loaded(frames), in_memory(frames))
 
 
+@pytest.mark.slow
 def test_resume_continues_where_the_run_stopped(synthetic_store, tmp_path):
     from s2robot.pretrain.loop import pretrain
 

@@ -79,6 +79,7 @@ def test_env_config_keeps_a_camera_for_videos():
         eval_env_config(ckpt, {"cameras": []}, "agentview", want_video=False)
 
 
+@pytest.mark.slow
 def test_eval_json_is_well_formed(evaluated, tiny_run):
     path = tiny_run / "eval" / "eval.json"
     r = json.loads(path.read_text())
@@ -97,6 +98,7 @@ def test_eval_json_is_well_formed(evaluated, tiny_run):
     assert r["summary"] == format_summary(r) and r["summary"].startswith(f"success {r['successes']}/3 = ")
 
 
+@pytest.mark.slow
 def test_video_and_contact_sheet(evaluated):
     import imageio.v3 as iio
     from PIL import Image
@@ -112,6 +114,7 @@ def test_video_and_contact_sheet(evaluated):
     assert sheet.width >= 5 * 128 and sheet.height >= 128
 
 
+@pytest.mark.slow
 def test_same_seeds_same_records(evaluated, tiny_run, tmp_path):
     again = evaluate(tiny_run, tmp_path, **{**EVAL, "n_videos": 0})
 
@@ -122,6 +125,7 @@ def test_same_seeds_same_records(evaluated, tiny_run, tmp_path):
     assert again["success_rate"] == evaluated["success_rate"]
 
 
+@pytest.mark.slow
 def test_eval_seeds_are_disjoint_from_demos(evaluated, tiny_run):
     from s2robot.checkpoint import load_checkpoint
     from s2robot.data.replay_buffer import ReplayBuffer
@@ -133,10 +137,12 @@ def test_eval_seeds_are_disjoint_from_demos(evaluated, tiny_run):
         evaluate(tiny_run, tiny_run / "bad", seed_start=EVAL_SEED_START - 2, progress=False)
 
 
+@pytest.mark.slow
 def test_no_worker_outlives_evaluate(evaluated):
     assert not _live_children()
 
 
+@pytest.mark.slow
 def test_worker_error_is_raised_and_workers_exit():
     with pytest.raises(WorkerError, match="worker 0 raised"):
         with EnvPool(2, {"cameras": [], "horizon": 5}) as pool:
@@ -146,6 +152,7 @@ def test_worker_error_is_raised_and_workers_exit():
     assert not any(p.is_alive() for p in procs) and not _live_children()
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_workers(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, signal, sys
@@ -180,6 +187,7 @@ def test_ctrl_c_leaves_no_workers(tmp_path):
             proc.kill()
 
 
+@pytest.mark.slow
 def test_privileged_baseline_reads_the_cube_pose_from_info(tiny_run, tmp_path):
     """The privileged inputs (cube position and yaw) travel from the worker's info to the policy."""
     from tests.conftest import compose

@@ -260,6 +260,7 @@ def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
         "encoder: checkpoint 'vit_t' vs planned 'vit_s'"]
 
 
+@pytest.mark.slow
 def test_missing_weights_cell_does_not_stop_the_grid(tmp_path):
     """The vit_s cell runs the real train_policy.py with a weights file that does not exist."""
     cells = plan_cells([{"encoder": "vit_s", "scales": [[1]]}, {"encoder": "vit_t", "scales": [[1]]}], [0],

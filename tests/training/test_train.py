@@ -10,7 +10,6 @@ import torch
 from s2robot.checkpoint import load_checkpoint
 from s2robot.encoders import UnknownEncoderError
 from s2robot.data.replay_buffer import StoreError
-from s2robot.s2 import S2Error
 from s2robot.errors import ConfigError
 from s2robot.training.train import train, validate
 from s2robot.encoders.weights import WeightsError
@@ -25,8 +24,8 @@ def _rows(run_dir):
 
 @pytest.mark.parametrize("overrides,error,match", [
     (["encoder=vit_t", "encoder.name=vit_xxl"], UnknownEncoderError, "known encoders: .*mvp_b"),
-    (["scales=[]"], S2Error, "empty"),
-    (["scales=[0,1]"], S2Error, "positive"),
+    (["scales=[]"], ConfigError, "empty"),
+    (["scales=[0,1]"], ConfigError, "positive"),
     (["encoder.weights=/nonexistent/vitb.pth"], WeightsError, "encoder.weights="),
     (["data.camera=robot0_eye_in_hand"], StoreError, "lacks keys"),
     (["inputs=[vision,depth]"], ConfigError, "inputs"),
@@ -87,6 +86,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tiny_cfg, tmp_path):
         train(tiny_cfg("inputs=[proprio]", "train.resume=true"), tmp_path)
 
 
+@pytest.mark.slow
 def test_collects_missing_store(tiny_cfg, tmp_path):
     store = tmp_path / "new.zarr"
     train(tiny_cfg(f"data.store={store}", "data.n_episodes=2", "inputs=[proprio]", "train.epochs=1"), tmp_path / "r")
@@ -95,6 +95,7 @@ def test_collects_missing_store(tiny_cfg, tmp_path):
     assert ReplayBuffer.open(store).n_episodes == 2
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tiny_store, tmp_path):
     from tests.conftest import TINY
 
