@@ -31,9 +31,9 @@ def compose(overrides: list[str]):
 
 
 def main() -> None:
-    from s2robot.pretrain.mae import param_groups
-    from s2robot.pretrain.loop import build_mae, make_batch, step_generator
     from s2robot.device import resolve_device
+    from s2robot.pretrain.loop import build_mae, make_batch
+    from s2robot.pretrain.mae import param_groups, step_generator
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu")

@@ -25,12 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from s2robot.config.pretrain import validate_pretrain_mae
 from s2robot.device import resolve_device
 from s2robot.encoders import resolve_spec
-from s2robot.encoders.normalize import image_stats, normalize_images
+from s2robot.encoders.normalize import normalize_images
 from s2robot.errors import ConfigError
-from s2robot.fileio import atomic_path, atomic_torch_save
+from s2robot.fileio import atomic_torch_save
 from s2robot.pretrain.frames import load_frames
-from s2robot.pretrain.mae import MAE, param_groups, random_resized_crop, unpatchify
-from s2robot.s2 import merge_chessboard, scale_sizes
+from s2robot.pretrain.mae import MAE, param_groups, random_resized_crop, step_generator
+from s2robot.pretrain.pictures import save_reconstructions
+from s2robot.s2 import scale_sizes
 from s2robot.training.metrics import MetricsLog
 from s2robot.training.schedule import warmup_cosine
 
@@ -50,10 +51,6 @@ def lr_at(step: int, cfg: DictConfig) -> float:
     """Linear warm-up, then cosine from ``lr`` down to ``min_lr`` at ``steps``."""
     t = cfg.train
     return warmup_cosine(step, t.warmup_steps, t.steps, peak=t.lr, floor=t.min_lr)
-
-
-def step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
 def make_batch(frames: torch.Tensor, model: MAE, cfg: DictConfig, g: torch.Generator,
@@ -81,49 +78,6 @@ def build_mae(cfg: DictConfig) -> MAE:
 def export_encoder(model: MAE, path: Path, provenance: dict) -> None:
     """The MVP checkpoint format: ``{"model": encoder_state_dict, "provenance": ...}``."""
     atomic_torch_save({"model": model.encoder_state_dict(), "provenance": provenance}, path)
-
-
-@torch.no_grad()
-def save_reconstructions(model: MAE, frames: torch.Tensor, path: Path, seed: int = 0) -> None:
-    """PNG grid, one column per frame; per scale three rows: the view (scale s: its s*s tiles
-    stitched back), the masked input (grey = dropped patches), and the reconstruction with the
-    visible patches pasted in. With ``norm_pix_loss`` the model predicts per-patch normalised
-    pixels, so, as in MAE's own figures, a masked patch is drawn with its true mean and spread:
-    the picture shows the predicted pattern, not the predicted brightness."""
-    from PIL import Image, ImageDraw
-
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    x = random_resized_crop(frames.to(device), model.view_size, scale=(1, 1), ratio=(1, 1))
-    _, details = model(normalize(x, model.spec), generator=step_generator(seed, -1))
-    model.train(was_training)
-    mean, std = image_stats(model.spec.mean, model.spec.std, device)
-    p = model.patch_size
-    cell = max(128, model.view_size)
-    rows, labels = [], []
-    for s, (tiles, pred, mask) in zip(model.scales, details["views"]):
-        n = round(s)
-        pix_mask = unpatchify(mask[..., None].expand(-1, -1, p * p * 3), p)
-        recon = model.reconstruct(tiles, pred)
-        pasted = tiles.float() * (1 - pix_mask) + recon * pix_mask
-        grey = (0.5 - mean) / std
-        masked = tiles.float() * (1 - pix_mask) + grey * pix_mask
-        for img, label in ((tiles.float(), "view"), (masked, "masked"), (pasted, "recon")):
-            full = merge_chessboard(img, n) * std + mean
-            full = torch.nn.functional.interpolate(full.clamp(0, 1), size=(cell, cell), mode="nearest")
-            rows.append(full)
-            labels.append(f"x{s:g} {label}")
-    b, gap, label_w = frames.shape[0], 2, 60
-    canvas = Image.new("RGB", (label_w + b * (cell + gap), len(rows) * (cell + gap)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for r, (row, label) in enumerate(zip(rows, labels)):
-        draw.text((2, r * (cell + gap) + cell // 2 - 5), label, fill="black")
-        arr = (row.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
-        for c in range(b):
-            canvas.paste(Image.fromarray(arr[c]), (label_w + c * (cell + gap), r * (cell + gap)))
-    with atomic_path(path) as tmp:
-        canvas.save(tmp)
 
 
 def _check_resume(cfg: DictConfig, saved: dict) -> None:
@@ -168,7 +122,7 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
                             betas=tuple(cfg.train.betas))
     step, elapsed_before = 0, 0.0
     if cfg.resume:
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = torch.load(state_path, map_location="cpu", weights_only=True)  # our own format: tensors and plain data
         if state.get("format") != STATE_FORMAT:
             raise ConfigError(f"{state_path} is not an MAE pre-training state")
         _check_resume(cfg, state["config"])

@@ -232,7 +232,7 @@ class MAE(nn.Module):
             losses.append(masked_patch_loss(pr, v, m, self.patch_size, self.norm_pix_loss))
             out.append((v, pr, m))
         loss = torch.stack(losses).mean()
-        return loss, {"scale_losses": [float(l.detach()) for l in losses], "views": out}
+        return loss, {"scale_losses": [float(x.detach()) for x in losses], "views": out}
 
     def reconstruct(self, tiles: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         """Predictions back in the tiles' (normalised) pixel space, undoing the per-patch norm."""
@@ -255,3 +255,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             continue
         (no_decay if p.ndim < 2 or name.endswith(("cls_token", "mask_token", "pos_embed")) else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The RNG of step ``step``: crops and masks of a step never depend on earlier steps, so a
+    resumed run draws exactly what an uninterrupted one would."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
