@@ -51,8 +51,8 @@ class SimRobot:
 
 
 def sim_robot_for(metadata: Mapping[str, Any], env_cfg: Mapping[str, Any] | None = None, **overrides: Any) -> SimRobot:
-    """A SimRobot matching the server's metadata: its cameras, image size and control rate, on
-    ``env_cfg`` (default: configs/env/cube_pick.yaml)."""
+    """A SimRobot matching the server's metadata: every camera it names (``camera_keys``), their
+    image size and the control rate, on ``env_cfg`` (default: configs/env/cube_pick.yaml)."""
     if env_cfg is None:
         from pathlib import Path
 
@@ -61,9 +61,14 @@ def sim_robot_for(metadata: Mapping[str, Any], env_cfg: Mapping[str, Any] | None
         yaml = Path(__file__).resolve().parents[1] / "configs/env/cube_pick.yaml"
         env_cfg = OmegaConf.to_container(OmegaConf.load(yaml))
     cfg = dict(env_cfg)
-    if metadata.get("camera_keys"):
-        cfg["cameras"] = list(metadata["camera_keys"])
-        cfg["image_size"] = int(metadata["image_shape"][0])
+    if cams := list(metadata.get("camera_keys") or []):
+        shapes = metadata.get("image_shapes") or {cam: metadata["image_shape"] for cam in cams}
+        sizes = {tuple(shapes[cam]) for cam in cams}
+        if len(sizes) != 1 or (size := sizes.pop())[0] != size[1]:
+            wanted = {cam: list(shapes[cam]) for cam in cams}
+            raise ValueError(f"the simulator renders every camera at one square size, but the policy wants {wanted}")
+        cfg["cameras"] = cams
+        cfg["image_size"] = int(size[0])
     else:
         cfg["cameras"] = []  # a vision-free policy: skip rendering
     cfg["control_freq"] = int(metadata.get("control_freq", cfg.get("control_freq", 20)))

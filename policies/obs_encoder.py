@@ -54,24 +54,35 @@ class SpatialSoftmaxPool(nn.Module):
 
 
 class ObsEncoder(nn.Module):
-    """Each input projected on its own (MVP's BC shape), then concatenated."""
+    """Each input projected on its own (MVP's BC shape), then concatenated. Each camera's
+    features are their own input (``vision_<camera>``), so cameras are fused here too.
 
-    def __init__(self, input_shapes: dict[str, tuple[int, ...]], hidden: int, visual_pool: str = "none"):
+    ``visual_pool`` pools every token input; ``visual_pools`` (input key -> pool) overrides it for
+    some, e.g. keypoints over the wrist camera's tokens beside a CLS vector of another camera."""
+
+    def __init__(self, input_shapes: dict[str, tuple[int, ...]], hidden: int, visual_pool: str = "none",
+                 visual_pools: dict[str, str] | None = None):
         super().__init__()
-        if visual_pool not in VISUAL_POOLS:
-            raise ValueError(f"policy.visual_pool must be one of {VISUAL_POOLS}, got {visual_pool!r}")
+        pools = dict(visual_pools or {})
+        for key, pool in {"policy.visual_pool": visual_pool, **pools}.items():
+            if pool not in VISUAL_POOLS:
+                raise ValueError(f"the visual pool of {key} must be one of {VISUAL_POOLS}, got {pool!r}")
+        if unknown := sorted(set(pools) - set(input_shapes)):
+            raise ValueError(f"visual_pools names inputs {unknown} the head does not have ({sorted(input_shapes)})")
         self.keys = sorted(input_shapes)
         self.proj = nn.ModuleDict()
         for key in self.keys:
             shape = tuple(input_shapes[key])
+            pool = pools.get(key, visual_pool)
             if len(shape) == 2:  # tokens
-                if visual_pool == "attn":
+                if pool == "attn":
                     self.proj[key] = AttentionPool(shape[1], hidden)
-                elif visual_pool == "keypoints":
+                elif pool == "keypoints":
                     self.proj[key] = SpatialSoftmaxPool(shape[0], shape[1], hidden)
                 else:
-                    raise ValueError(f"input {key!r} is tokens {shape}: set policy.visual_pool=attn|keypoints "
-                                     f"or use encoder.feature=cls|mean")
+                    raise ValueError(f"input {key!r} is tokens {shape}: set policy.visual_pool=attn|keypoints (or "
+                                     f"that camera's camera_encoders.<camera>.visual_pool) or use "
+                                     f"encoder.feature=cls|mean")
             elif len(shape) == 1:
                 self.proj[key] = nn.Sequential(nn.Linear(shape[0], hidden), nn.LayerNorm(hidden))
             else:

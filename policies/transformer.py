@@ -12,9 +12,10 @@ from policies.obs_encoder import ObsEncoder
 
 class TransformerPolicy(BCPolicy):
     def __init__(self, input_shapes, action_dim: int, n_obs_steps: int = 4, horizon: int = 8, hidden: int = 256,
-                 depth: int = 3, num_heads: int = 4, visual_pool: str = "none", dropout: float = 0.1):
+                 depth: int = 3, num_heads: int = 4, visual_pool: str = "none", dropout: float = 0.1,
+                 visual_pools: dict[str, str] | None = None):
         super().__init__(input_shapes, action_dim, n_obs_steps=n_obs_steps, horizon=horizon)
-        self.obs_encoder = ObsEncoder(self.input_shapes, hidden, visual_pool)
+        self.obs_encoder = ObsEncoder(self.input_shapes, hidden, visual_pool, visual_pools)
         self.embed = nn.Linear(self.obs_encoder.out_dim, hidden)
         self.pos = nn.Parameter(torch.zeros(1, n_obs_steps, hidden))
         layer = nn.TransformerEncoderLayer(hidden, num_heads, 4 * hidden, dropout, batch_first=True, norm_first=True)

@@ -1,8 +1,17 @@
-"""Self-describing policy checkpoints: written atomically, rebuilt without the original config."""
+"""Self-describing policy checkpoints: written atomically, rebuilt without the original config.
+
+The policy's cameras: ``ckpt["encoder"]`` is the encoder entry of its (first) camera
+(`EncoderConfig.to_checkpoint` plus ``camera``, ``feature_cache`` and ``input``, the head's input
+key); a policy seeing several cameras also has ``ckpt["cameras"]``, ``camera -> entry`` in the
+policy's order. One camera keeps the single-camera layout (input ``vision``, no ``cameras``), so
+checkpoints written before several cameras read the same. `vision_fields` writes these fields and
+`camera_entries` reads them; nothing else should.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -61,6 +70,42 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def checkpoint_hash(path: str | Path) -> str:
     return file_hash(resolve_checkpoint_path(path))[:16]
+
+
+VISION = "vision"
+
+
+def vision_input(camera: str, cameras: Sequence[str]) -> str:
+    """The head's input key for ``camera``'s features: ``vision`` when the policy sees one camera (as
+    before several cameras), else ``vision_<camera>`` (torch module names cannot hold dots: camera
+    names never do)."""
+    return VISION if len(cameras) == 1 else f"{VISION}_{camera}"
+
+
+def vision_fields(entries: Sequence[dict]) -> dict:
+    """The checkpoint fields of the policy's cameras from one encoder entry per camera (each with
+    ``camera`` and ``input``), in order; no entries (a policy without vision): ``encoder`` None."""
+    out: dict = {"encoder": dict(entries[0]) if entries else None}
+    if len(entries) > 1:
+        out["cameras"] = {e["camera"]: dict(e) for e in entries}
+    return out
+
+
+def camera_entries(ckpt: dict) -> dict[str, dict]:
+    """``camera -> encoder entry`` (``input`` filled in) in the policy's order; ``{}`` without vision."""
+    if VISION not in ckpt.get("inputs", ()):
+        return {}
+    entries = ckpt.get("cameras") or ({ckpt["encoder"]["camera"]: ckpt["encoder"]} if ckpt.get("encoder") else {})
+    if not entries:
+        raise CheckpointError(f"{ckpt.get('path', 'the checkpoint')} has vision inputs but no encoder entry; it is "
+                              f"damaged or not written by train_policy.py")
+    out = {str(cam): {"input": VISION if len(entries) == 1 else f"{VISION}_{cam}", **e, "camera": str(cam)}
+           for cam, e in entries.items()}
+    shapes = ckpt.get("input_shapes", {})
+    if missing := [e["input"] for e in out.values() if e["input"] not in shapes]:
+        raise CheckpointError(f"{ckpt.get('path', 'the checkpoint')}: its cameras feed head inputs {missing} the head "
+                              f"does not have ({sorted(shapes)}); it is damaged, retrain or use another")
+    return out
 
 
 def policy_from_checkpoint(ckpt: dict) -> BCPolicy:

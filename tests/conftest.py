@@ -39,6 +39,17 @@ def tiny_store(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_store_2cam(tmp_path_factory):
+    """4 expert demos at 32 px seen by two cameras (agentview and the wrist), collected once per session."""
+    from s2robot.data.collect import collect_demos
+
+    path = tmp_path_factory.mktemp("store_2cam") / "cube_pick_32_2cam.zarr"
+    collect_demos(compose([*TINY, "env.cameras=[agentview,robot0_eye_in_hand]"]).env, path, n_episodes=4,
+                  progress=False)
+    return path
+
+
 @pytest.fixture
 def tiny_cfg(tiny_store):
     def make(*overrides):

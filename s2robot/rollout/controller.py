@@ -1,16 +1,20 @@
-"""A trained checkpoint as a controller: frozen S² encoder + head + action-chunk execution,
-for a batch of environments at once (evaluation workers, the action server)."""
+"""A trained checkpoint as a controller: a frozen S² encoder per camera + head + action-chunk
+execution, for a batch of environments at once (evaluation workers, the action server).
+
+Somewhat over 250 lines: the checks that every needed camera is there and every action finite
+sit beside the acting they guard, so that no path through act() skips them."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from s2robot.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, policy_from_checkpoint
+from s2robot.checkpoint import CheckpointError, camera_entries, checkpoint_hash, load_checkpoint, policy_from_checkpoint
 from s2robot.encoders.config import EncoderConfig
 from s2robot.errors import UserError
 from s2robot.observations import PRIVILEGED_KEYS
@@ -24,6 +28,13 @@ class NonFiniteActionError(UserError, ValueError):
     one stops driving the motors, so no action is returned at all."""
 
 
+class MissingObservationError(UserError, KeyError):
+    """An observation without a key the policy reads (a camera it was trained on, proprio)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def _bad_rows(x) -> list[int]:
     """Batch rows holding any NaN or inf."""
     if isinstance(x, torch.Tensor):
@@ -32,8 +43,14 @@ def _bad_rows(x) -> list[int]:
 
 
 class PolicyController:
-    """``act(obs)`` takes a batch of observations (``key -> B x ...`` numpy: camera frames uint8,
-    ``proprio``, and ``cube_pos``/``cube_yaw`` for the privileged baseline) and returns ``B x action_dim``.
+    """``act(obs)`` takes a batch of observations (``key -> B x ...`` numpy: a uint8 frame of every
+    camera in ``cameras``, ``proprio``, and ``cube_pos``/``cube_yaw`` for the privileged baseline) and
+    returns ``B x action_dim``.
+
+    Each camera has its frozen encoder (``encoders[camera]``); cameras the checkpoint describes with
+    the same encoder options share one module, and their frames go through it in one batch.
+    ``encoder_weights``: a weights file for every camera, or ``camera -> file``, replacing the
+    stored paths (a file that moved); the weights must be the ones the policy trained on.
 
     Each env keeps its own observation history (transformer head) and action queue: a chunk of
     ``horizon`` actions is predicted and its first ``n_action_steps`` executed (receding horizon),
@@ -44,8 +61,8 @@ class PolicyController:
     the env ids (then ``reset_env`` them: their observation history already holds this step).
     """
 
-    def __init__(self, ckpt: dict, device: str | torch.device = "cpu", encoder_weights: str | None = None,
-                 ensemble_decay: float = 0.01):
+    def __init__(self, ckpt: dict, device: str | torch.device = "cpu",
+                 encoder_weights: str | Mapping[str, str] | None = None, ensemble_decay: float = 0.01):
         self.ckpt = ckpt
         self.device = torch.device(device)
         self.policy = policy_from_checkpoint(ckpt).to(self.device)
@@ -55,8 +72,11 @@ class PolicyController:
         self.n_action_steps = int(ckpt["execution"]["n_action_steps"])
         self.temporal_ensemble = bool(ckpt["execution"]["temporal_ensemble"])
         self.ensemble_decay = ensemble_decay
-        self.encoder = self._build_encoder(encoder_weights) if "vision" in self.inputs else None
-        self.camera = ckpt["encoder"]["camera"] if self.encoder is not None else None
+        self.camera_info = camera_entries(ckpt)
+        self.cameras = list(self.camera_info)
+        self.encoders = self._build_encoders(encoder_weights)
+        # The first camera: the only one of a single-camera policy, as before several cameras.
+        self.camera = self.cameras[0] if self.cameras else None
         self.last_timing: dict[str, float] = {}
         self.reset(1)
 
@@ -68,30 +88,50 @@ class PolicyController:
 
     checkpoint_hash: str = "unknown"
 
-    def _build_encoder(self, weights: str | None):
-        info = self.ckpt["encoder"]
-        enc = EncoderConfig.from_checkpoint(info).build(self.device, weights=weights)
-        weights = weights or info["weights_arg"]
-        if enc.weights_id != info["weights"]:
-            raise CheckpointError(
-                f"encoder weights {weights} ({enc.weights_id}) are not the ones this policy was trained on "
-                f"({info['weights']}); pass the same file with encoder_weights=/path"
-            )
-        return enc
+    def _build_encoders(self, weights: str | Mapping[str, str] | None) -> dict:
+        if isinstance(weights, Mapping) and (unknown := sorted(set(weights) - set(self.cameras))):
+            raise CheckpointError(f"encoder_weights names cameras {unknown} this policy does not see "
+                                  f"({self.cameras})")
+        built: dict = {}
+        out = {}
+        for cam, info in self.camera_info.items():
+            given = weights.get(cam) if isinstance(weights, Mapping) else weights
+            key = (EncoderConfig.from_checkpoint(info), given)
+            if key not in built:
+                built[key] = key[0].build(self.device, weights=given)
+            enc = out[cam] = built[key]
+            if enc.weights_id != info["weights"]:
+                which = f"camera {cam}'s encoder" if len(self.camera_info) > 1 else "encoder"
+                raise CheckpointError(
+                    f"{which} weights {given or info['weights_arg']} ({enc.weights_id}) are not the ones this policy "
+                    f"was trained on ({info['weights']}); pass the same file with encoder_weights=/path"
+                )
+        return out
+
+    @property
+    def encoder(self):
+        """The first camera's encoder (None without vision); ``encoders`` has every camera's."""
+        return self.encoders[self.camera] if self.camera else None
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return list(self.cameras)
 
     @property
     def obs_keys(self) -> list[str]:
-        keys = [self.camera] if self.camera else []
-        return keys + [k for k in ("proprio", *PRIVILEGED_KEYS) if k in self.inputs]
+        return self.camera_keys + [k for k in ("proprio", *PRIVILEGED_KEYS) if k in self.inputs]
 
     @property
     def metadata(self) -> dict:
         env = self.ckpt["env"]
         enc = self.ckpt["encoder"]
+        # Every camera is rendered (or sent) at the env's square image size the store was collected at.
+        shape = [env["image_size"], env["image_size"], 3]
         return {
             "obs_keys": self.obs_keys,
-            "camera_keys": [self.camera] if self.camera else [],
-            "image_shape": [env["image_size"], env["image_size"], 3] if self.camera else None,
+            "camera_keys": self.camera_keys,
+            "image_shape": shape if self.cameras else None,  # what single-camera clients read
+            "image_shapes": {cam: shape for cam in self.cameras},
             "proprio_dim": int(self.policy.input_shapes["proprio"][0]) if "proprio" in self.inputs else 0,
             # every non-image input and its length (proprio, and the baselines' privileged state)
             "vector_dims": {k: int(self.policy.input_shapes[k][0]) for k in self.inputs if k != "vision"},
@@ -102,10 +142,19 @@ class PolicyController:
             "action_horizon": self.horizon,
             "n_action_steps": self.n_action_steps,
             "temporal_ensemble": self.temporal_ensemble,
-            "encoder": enc["encoder"] if enc else None,
+            "encoder": enc["encoder"] if enc else None,  # the first camera's, as "scales"
             "scales": enc["scales"] if enc else None,
+            "camera_encoders": {cam: {k: e[k] for k in ("encoder", "scales", "feature", "img_size") if k in e}
+                                for cam, e in self.camera_info.items()},
             "checkpoint": self.checkpoint_hash,
         }
+
+    def _encoder_groups(self) -> list[tuple[object, list[str]]]:
+        """``(encoder, cameras it encodes)`` for each distinct encoder module, in camera order."""
+        groups: dict[int, tuple[object, list[str]]] = {}
+        for cam, enc in self.encoders.items():
+            groups.setdefault(id(enc), (enc, []))[1].append(cam)
+        return list(groups.values())
 
     # -- per-episode state ------------------------------------------------------------------
 
@@ -124,8 +173,14 @@ class PolicyController:
 
     def _step_inputs(self, obs: dict, rows: list[int]) -> dict[str, torch.Tensor]:
         out = {}
-        if self.encoder is not None:
-            out["vision"] = self.encoder(np.asarray(obs[self.camera])[rows]).to(self.device)
+        for enc, cams in self._encoder_groups():
+            frames = [np.asarray(obs[cam])[rows] for cam in cams]
+            if len({f.shape for f in frames}) == 1:  # one batch through the shared encoder
+                feats = enc(np.concatenate(frames)).to(self.device).split(len(rows))
+            else:
+                feats = [enc(f).to(self.device) for f in frames]
+            for cam, f in zip(cams, feats):
+                out[self.camera_info[cam]["input"]] = f
         for key in ("proprio", *PRIVILEGED_KEYS):
             if key in self.inputs:
                 out[key] = torch.as_tensor(np.asarray(obs[key], dtype=np.float32)[rows], device=self.device)
@@ -140,6 +195,11 @@ class PolicyController:
         """Actions for a batch: row j of ``obs`` belongs to env slot ``env_ids[j]`` (default: rows
         are slots 0..B-1, and a new batch size starts fresh episodes for all)."""
         t0 = time.perf_counter()
+        if missing := [k for k in self.obs_keys if k not in obs]:
+            raise MissingObservationError(
+                f"the observation lacks {missing}: this policy needs {self.obs_keys}; send a frame of every camera "
+                f"it was trained on ({self.cameras}), under the same names"
+            )
         b = len(np.asarray(obs[self.obs_keys[0]]))
         if env_ids is None:
             if b != self.n_envs:
@@ -155,11 +215,13 @@ class PolicyController:
         t_enc = time.perf_counter()
         if rows:
             step = self._step_inputs(obs, rows)
-            if "vision" in step and (bad := _bad_rows(step["vision"])):
-                raise NonFiniteActionError(
-                    f"the encoder produced non-finite features (vision) for env ids {[env_ids[rows[k]] for k in bad]} "
-                    f"from finite frames: its weights hold NaN/inf or its dtype overflows; check encoder.weights"
-                )
+            for info in self.camera_info.values():
+                if bad := _bad_rows(step[info["input"]]):
+                    raise NonFiniteActionError(
+                        f"the encoder produced non-finite features ({info['input']}) for env ids "
+                        f"{[env_ids[rows[k]] for k in bad]} from finite frames: its weights hold NaN/inf or its "
+                        f"dtype overflows; check encoder.weights"
+                    )
             for k, j in enumerate(rows):
                 self._history[env_ids[j]].append({key: v[k] for key, v in step.items()})
         t_head = time.perf_counter()

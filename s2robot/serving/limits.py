@@ -1,6 +1,7 @@
 """What one connection may cost the server: the largest request a policy needs (from its
-observation spec), the checks of the configured limits, and a log that says each kind of trouble once in a while instead of once per
-request (a fuzzing client wrote 12,606 warning lines, 2.3 MB, when every bad request had its own)."""
+observation spec), the checks of the configured limits, and a log that says each kind of trouble
+once in a while instead of once per request (a fuzzing client wrote 12,606 warning lines, 2.3 MB,
+when every bad request had its own)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ EXTRA_ROOM = 16 * 1024   # small keys a robot may send beside what the policy re
 
 
 def observation_bytes(spec: dict[str, tuple[str, tuple[int, ...]]]) -> int:
-    """Bytes of one infer request for this spec: uint8 images, vectors at float64 (the widest float
-    the server accepts), with their MessagePack framing."""
+    """Bytes of one infer request for this spec: uint8 images (every camera of the policy),
+    vectors at float64 (the widest float the server accepts), with their MessagePack framing."""
     n = ENVELOPE
     for kind, shape in spec.values():
         n += int(np.prod(shape, dtype=np.int64)) * (1 if kind == "image" else 8) + ARRAY_OVERHEAD
@@ -32,7 +33,8 @@ def observation_bytes(spec: dict[str, tuple[str, tuple[int, ...]]]) -> int:
 
 def auto_max_message_bytes(spec: dict[str, tuple[str, tuple[int, ...]]]) -> int:
     """The default request limit: one observation plus a quarter and some room for extra keys.
-    A 224 px camera + proprio gives ~206 kB (the old fixed 8 MiB let one connection buffer 270 MiB)."""
+    A 224 px camera + proprio gives ~206 kB, two cameras ~395 kB (the old fixed 8 MiB let one
+    connection buffer 270 MiB)."""
     need = observation_bytes(spec)
     return need + need // 4 + EXTRA_ROOM
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from s2robot_client.protocol import BAD_DTYPE, BAD_MESSAGE, BAD_SHAPE, MISSING_KEY, NON_FINITE, ProtocolError
 
 
 def observation_spec(metadata: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """``key -> ("image" | "vector", shape)`` from `PolicyController.metadata`."""
+    """``key -> ("image" | "vector", shape)`` from `PolicyController.metadata`: every camera the
+    policy sees, at its ``image_shapes`` entry (``image_shape`` in metadata from before several cameras)."""
     spec: dict[str, tuple[str, tuple[int, ...]]] = {}
+    shapes = metadata.get("image_shapes") or {}
     for cam in metadata["camera_keys"]:
-        spec[cam] = ("image", tuple(metadata["image_shape"]))
+        spec[cam] = ("image", tuple(shapes.get(cam) or metadata["image_shape"]))
     for key, dim in metadata["vector_dims"].items():
         spec[key] = ("vector", (int(dim),))
     return spec
@@ -26,8 +29,11 @@ def validate_observation(obs: Any, spec: dict[str, tuple[str, tuple[int, ...]]])
         raise ProtocolError(BAD_MESSAGE, f'"obs" must be a map of arrays, got {type(obs).__name__}')
     missing = [k for k in spec if k not in obs]
     if missing:
+        cams = [k for k, (kind, _) in spec.items() if kind == "image"]
+        hint = (f"; send a frame of every camera it was trained on ({cams}), under the same names"
+                if any(k in cams for k in missing) else "")
         raise ProtocolError(MISSING_KEY, f"observation lacks {missing}; this policy needs {sorted(spec)} "
-                                         f"(got {sorted(map(str, obs))})")
+                                         f"(got {sorted(map(str, obs))}){hint}")
     out = {}
     for key, (kind, shape) in spec.items():
         value = obs[key]

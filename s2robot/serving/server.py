@@ -25,14 +25,24 @@ from http import HTTPStatus
 from typing import Any
 
 import numpy as np
-from s2robot_client.protocol import (BAD_MESSAGE, INTERNAL, MESSAGE_TOO_LARGE, PROTOCOL_VERSION, UNKNOWN_TYPE,
-                                     UNSUPPORTED, ProtocolError, decode_message, error_message, packb)
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from s2robot.serving.listen import ServingError, check_bind, check_port
 from s2robot.serving.limits import ThrottledLog, check_limits
+from s2robot.serving.listen import ServingError, check_bind, check_port
 from s2robot.serving.observation import observation_spec, validate_observation
+from s2robot_client.protocol import (
+    BAD_MESSAGE,
+    INTERNAL,
+    MESSAGE_TOO_LARGE,
+    PROTOCOL_VERSION,
+    UNKNOWN_TYPE,
+    UNSUPPORTED,
+    ProtocolError,
+    decode_message,
+    error_message,
+    packb,
+)
 
 log = logging.getLogger(__name__)
 

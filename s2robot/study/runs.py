@@ -84,7 +84,8 @@ def run_info(run_dir: str | Path) -> dict:
         "weights_id": (result or {}).get("encoder_weights"),
         "encoder_config": EncoderConfig.from_cfg(enc, cfg.get("scales") or ()) if kind == "vision" else None,
         "store": (cfg.get("data") or {}).get("store"),
-        "camera": (cfg.get("data") or {}).get("camera", "agentview"),
+        # the (first) camera the policy saw: data.cameras, or data.camera in runs from before it
+        "camera": ((cfg.get("data") or {}).get("cameras") or [(cfg.get("data") or {}).get("camera", "agentview")])[0],
         "epochs": (cfg.get("train") or {}).get("epochs"),
         "finished": False, "reason": None, "result": result,
     }

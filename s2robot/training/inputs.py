@@ -1,5 +1,5 @@
 """What the head trains on: the demonstration store (collected first if missing) and per-step
-input arrays, vision being the frozen S² features cached once under the store."""
+input arrays, vision being the frozen S² features of each policy camera, cached once under the store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from s2robot.checkpoint import vision_fields, vision_input
+from s2robot.config.train import camera_options
 from s2robot.data.replay_buffer import ReplayBuffer
 from s2robot.encoders.config import EncoderConfig
 from s2robot.observations import cube_yaw_features
@@ -31,27 +33,45 @@ def prepare_store(cfg: DictConfig) -> ReplayBuffer:
     return ReplayBuffer.open(store)
 
 
-def load_inputs(cfg: DictConfig, store: ReplayBuffer, device: torch.device):
-    """Per-step input arrays for the head (vision = cached frozen features) and encoder info."""
-    arrays, encoder_info = {}, None
-    if "vision" in cfg.inputs:
-        from s2robot.data.feature_cache import cache_key, cache_path, cached_features
+def load_inputs(cfg: DictConfig, store: ReplayBuffer, device: torch.device) -> tuple[dict, dict]:
+    """Per-step input arrays for the head and the checkpoint's camera fields (`vision_fields`).
 
-        enc_cfg = EncoderConfig.from_cfg(cfg.encoder, cfg.scales)
-        encoder = enc_cfg.build(device)
-        if is_main():
-            arrays["vision"], path = cached_features(store, encoder, cfg.data.camera, cfg.encoder.batch_size,
-                                                     progress=cfg.train.progress)
-        barrier()
-        if not is_main():
-            arrays["vision"], path = cached_features(store, encoder, cfg.data.camera, progress=False)
-        encoder_info = enc_cfg.to_checkpoint(encoder, camera=cfg.data.camera, feature_cache=path)
-        del encoder  # frozen features are cached: no encoder in the training loop
+    Vision is one input per policy camera (``vision`` for one camera, ``vision_<camera>`` for
+    several): the cached frozen features of that camera's frames, from its own encoder options.
+    Cameras with the same options share one built encoder."""
+    arrays, entries = {}, []
+    if "vision" in cfg.inputs:
+        from s2robot.data.feature_cache import cached_features
+
+        options = camera_options(cfg)
+        built: dict[EncoderConfig, object] = {}
+        for cam, opts in options.items():
+            enc_cfg = EncoderConfig.from_cfg(opts.encoder, opts.scales)
+            if enc_cfg not in built:
+                built[enc_cfg] = enc_cfg.build(device)
+            encoder, key = built[enc_cfg], vision_input(cam, list(options))
+            if is_main():
+                arrays[key], path = cached_features(store, encoder, cam, cfg.encoder.batch_size,
+                                                    progress=cfg.train.progress)
+            barrier()
+            if not is_main():
+                arrays[key], path = cached_features(store, encoder, cam, progress=False)
+            entries.append(enc_cfg.to_checkpoint(encoder, camera=cam, feature_cache=path, input=key))
+        del built  # frozen features are cached: no encoder in the training loop
     for key in ("proprio", "cube_pos"):
         if key in cfg.inputs:
             arrays[key] = store[key]
     if "cube_yaw" in cfg.inputs:
         arrays["cube_yaw"] = cube_yaw_features(store["cube_quat"])
-    return arrays, encoder_info
+    return arrays, vision_fields(entries)
 
 
+def visual_pools(cfg: DictConfig) -> dict[str, str]:
+    """The head's pool per vision input, for the cameras that set their own (``camera_encoders``);
+    the others use ``policy.visual_pool``. Empty for a single camera without overrides, so such a
+    head's arguments are what they were before several cameras."""
+    if "vision" not in cfg.inputs:
+        return {}
+    options = camera_options(cfg)
+    return {vision_input(cam, list(options)): o.visual_pool for cam, o in options.items()
+            if "visual_pool" in o.overridden}

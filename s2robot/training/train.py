@@ -15,9 +15,13 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
+# timm's first import (through triton's LLVM) segfaults once a MuJoCo EGL context exists, and training
+# builds its encoders after collecting demos in this process (data.collect_if_missing): load it first.
+import s2robot.encoders.backbone  # noqa: F401
 from policies import make_policy
 from s2robot.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from s2robot.config.train import validate_train_policy
+from s2robot.config.checks import show
+from s2robot.config.train import camera_options, policy_cameras, validate_train_policy
 from s2robot.data.replay_buffer import ReplayBuffer, StoreError
 from s2robot.device import resolve_device
 from s2robot.encoders import get_spec
@@ -25,7 +29,7 @@ from s2robot.encoders.weights import resolve_weights
 from s2robot.errors import ConfigError
 from s2robot.observations import PRIVILEGED_KEYS
 from s2robot.training.distributed import barrier
-from s2robot.training.inputs import load_inputs, prepare_store
+from s2robot.training.inputs import load_inputs, prepare_store, visual_pools
 from s2robot.training.metrics import MetricsLog
 from s2robot.training.schedule import warmup_cosine
 from s2robot.training.windows import WindowData, split_episodes
@@ -45,9 +49,12 @@ def validate(cfg: DictConfig) -> None:
     validate_train_policy(cfg)
     inputs = list(cfg.inputs)
     if "vision" in inputs:
-        resolve_weights(get_spec(cfg.encoder.name), cfg.encoder.weights)  # auto may download; offline: the how-to
+        used = {(o.encoder["name"], o.encoder["weights"]): None for o in camera_options(cfg).values()}
+        for name, weights in used:
+            resolve_weights(get_spec(name), weights)  # auto may download; offline: the how-to
     store = Path(cfg.data.store)
-    need = [cfg.data.camera] if "vision" in inputs else []
+    cameras = policy_cameras(cfg) if "vision" in inputs else []
+    need = list(cameras)
     need += [k for k in ("proprio", "cube_pos") if k in inputs] + ["action"]
     need += ["cube_quat"] if "cube_yaw" in inputs else []
     if store.exists():
@@ -55,9 +62,10 @@ def validate(cfg: DictConfig) -> None:
     elif not cfg.data.collect_if_missing:
         raise StoreError(f"{store}: no demonstration store; collect one with scripts/collect_demos.py or set "
                          f"data.collect_if_missing=true")
-    elif "vision" in inputs and cfg.data.camera not in cfg.env.cameras:
-        raise ConfigError(f"data.camera={cfg.data.camera} is not among env.cameras={list(cfg.env.cameras)}, so the "
-                          f"store collected for {store} would lack it")
+    elif missing := [c for c in cameras if c not in cfg.env.cameras]:
+        raise ConfigError(f"data.cameras={show(cameras)}: {show(missing)} not among env.cameras="
+                          f"{show(list(cfg.env.cameras))}, so the store collected for {store} would lack "
+                          f"{'it' if len(missing) == 1 else 'them'}; add them, e.g. env.cameras={show(cameras)}")
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -91,6 +99,8 @@ def _policy_kwargs(cfg: DictConfig) -> dict:
     kw = OmegaConf.to_container(cfg.policy, resolve=True)
     for k in ("name", *EXECUTION_KEYS):
         kw.pop(k, None)
+    if pools := visual_pools(cfg):  # only when a camera sets its own: other heads' arguments stay as they were
+        kw["visual_pools"] = pools
     return kw
 
 
@@ -115,7 +125,7 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
     store = prepare_store(cfg)
     if store.n_episodes < 2:
         raise StoreError(f"{store.path}: {store.n_episodes} episode(s); training needs at least 2 (train + val)")
-    arrays, encoder_info = load_inputs(cfg, store, device)
+    arrays, camera_fields = load_inputs(cfg, store, device)
     actions = store["action"]
     input_shapes = {k: tuple(v.shape[1:]) for k, v in arrays.items()}
     train_eps, val_eps = split_episodes(store.n_episodes, cfg.data.val_fraction, cfg.seed)
@@ -160,7 +170,7 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
             "input_shapes": input_shapes,
             "action_dim": int(actions.shape[1]),
             "inputs": list(cfg.inputs),
-            "encoder": encoder_info,
+            **camera_fields,  # "encoder", and "cameras" for several (s2robot.checkpoint.vision_fields)
             "env": OmegaConf.to_container(cfg.env, resolve=True),
             "store": {"path": str(store.path), "n_episodes": store.n_episodes, "train_episodes": train_eps.tolist(),
                       "val_episodes": val_eps.tolist()},

@@ -87,3 +87,23 @@ def test_keypoints_read_where_a_token_stands_out():
 def test_unknown_policy():
     with pytest.raises(ValueError, match="known policies: mlp, transformer"):
         make_policy("diffusion", SHAPES, 7)
+
+
+def test_each_camera_input_has_its_own_pool():
+    from policies.obs_encoder import AttentionPool, SpatialSoftmaxPool
+
+    shapes = {"vision_agentview": (17, 8), "vision_robot0_eye_in_hand": (17, 8), "proprio": (9,)}
+    policy = make_policy("transformer", shapes, 7, n_obs_steps=2, hidden=32, visual_pool="attn",
+                         visual_pools={"vision_robot0_eye_in_hand": "keypoints"})
+    proj = policy.obs_encoder.proj
+    assert isinstance(proj["vision_agentview"], AttentionPool)
+    assert isinstance(proj["vision_robot0_eye_in_hand"], SpatialSoftmaxPool)
+    obs = _obs(t=2, shapes=shapes)
+    policy.compute_loss(obs, torch.randn(4, 8, 7)).backward()
+    # the fused embedding reads both cameras
+    changed = {**obs, "vision_robot0_eye_in_hand": obs["vision_robot0_eye_in_hand"] + 1.0}
+    assert not torch.allclose(policy(obs), policy(changed))
+    with pytest.raises(ValueError, match=r"visual_pools names inputs \['vision_wrist'\]"):
+        make_policy("mlp", shapes, 7, visual_pool="attn", visual_pools={"vision_wrist": "attn"})
+    with pytest.raises(ValueError, match="visual pool of vision_agentview must be one of"):
+        make_policy("mlp", shapes, 7, visual_pool="attn", visual_pools={"vision_agentview": "max"})

@@ -83,6 +83,7 @@ def test_other_encoder_weights_are_refused(run_dir, tmp_path):
 def test_metadata(run_dir):
     meta = PolicyController.from_checkpoint(run_dir).metadata
     assert meta["obs_keys"] == ["agentview", "proprio"] and meta["image_shape"] == [32, 32, 3]
+    assert meta["camera_keys"] == ["agentview"] and meta["image_shapes"] == {"agentview": [32, 32, 3]}
     assert meta["action_dim"] == 7 and meta["scales"] == [1, 2] and len(meta["checkpoint"]) == 16
 
 
@@ -139,6 +140,95 @@ def test_non_finite_head_output_or_features_are_refused(run_dir):
 
     runner = PolicyController.from_checkpoint(run_dir)
     encoder = runner.encoder
-    runner.encoder = lambda frames: encoder(frames) * torch.tensor([1.0, float("inf")])[:, None]
+    runner.encoders["agentview"] = lambda frames: encoder(frames) * torch.tensor([1.0, float("inf")])[:, None]
     with pytest.raises(NonFiniteActionError, match=r"encoder produced non-finite features \(vision\) for env ids \[1"):
         runner.act(_obs(2))
+
+
+# -- several cameras ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_cam_run(tiny_store_2cam, tmp_path_factory):
+    from tests.two_cameras import WRIST_OWN, two_camera_run
+
+    return two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp(), WRIST_OWN)
+
+
+def test_two_cameras_each_through_its_encoder_into_the_head(two_cam_run):
+    from tests.two_cameras import CAMERAS, two_camera_obs
+
+    runner = PolicyController.from_checkpoint(two_cam_run)
+    assert runner.cameras == CAMERAS and runner.camera == "agentview"
+    assert runner.obs_keys == [*CAMERAS, "proprio"]
+    enc_a, enc_w = runner.encoders["agentview"], runner.encoders["robot0_eye_in_hand"]
+    assert enc_a is not enc_w and enc_a.scales == [1, 2] and enc_w.scales == [1] and enc_w.feature == "tokens"
+    meta = runner.metadata
+    assert meta["camera_keys"] == CAMERAS and meta["image_shapes"] == {c: [32, 32, 3] for c in CAMERAS}
+    assert meta["image_shape"] == [32, 32, 3]
+    assert meta["camera_encoders"]["robot0_eye_in_hand"]["scales"] == [1]
+    obs = two_camera_obs(2)
+    want = runner.policy.predict({"vision_agentview": enc_a(obs["agentview"])[:, None],
+                                  "vision_robot0_eye_in_hand": enc_w(obs["robot0_eye_in_hand"])[:, None],
+                                  "proprio": torch.from_numpy(obs["proprio"])[:, None]})
+    assert np.allclose(runner.act(obs), np.clip(want[:, 0].numpy(), -1, 1), atol=1e-5)
+    # the wrist frame matters: another wrist view, another action
+    runner.reset(2)
+    other = {**obs, "robot0_eye_in_hand": two_camera_obs(2, seed=1)["robot0_eye_in_hand"]}
+    assert not np.allclose(runner.act(other), np.clip(want[:, 0].numpy(), -1, 1), atol=1e-5)
+
+
+def test_an_observation_without_a_camera_the_policy_needs_is_refused(two_cam_run):
+    from s2robot.rollout.controller import MissingObservationError
+    from tests.two_cameras import two_camera_obs
+
+    runner = PolicyController.from_checkpoint(two_cam_run)
+    obs = two_camera_obs(1)
+    del obs["robot0_eye_in_hand"]
+    with pytest.raises(MissingObservationError, match=r"lacks \['robot0_eye_in_hand'\]: this policy needs") as e:
+        runner.act(obs)
+    assert isinstance(e.value, UserError) and "\n" not in str(e.value)
+
+
+def test_cameras_with_the_same_options_share_one_encoder_and_one_batch(tiny_store_2cam, tmp_path_factory):
+    from tests.two_cameras import two_camera_obs, two_camera_run
+
+    runner = PolicyController.from_checkpoint(two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp()))
+    enc = runner.encoders["agentview"]
+    assert runner.encoders["robot0_eye_in_hand"] is enc
+    calls = []
+
+    def counting(frames):
+        calls.append(len(frames))
+        return enc(frames)
+
+    runner.encoders = {cam: counting for cam in runner.cameras}
+    obs = two_camera_obs(3)
+    got = runner.act(obs)
+    assert calls == [6]  # both cameras' frames of the 3 envs in one call
+    want = runner.policy.predict({"vision_agentview": enc(obs["agentview"])[:, None],
+                                  "vision_robot0_eye_in_hand": enc(obs["robot0_eye_in_hand"])[:, None],
+                                  "proprio": torch.from_numpy(obs["proprio"])[:, None]})
+    assert np.allclose(got, np.clip(want[:, 0].numpy(), -1, 1), atol=1e-5)
+
+
+def test_encoder_weights_per_camera(two_cam_run, tmp_path):
+    from s2robot.encoders import build_backbone, resolve_spec
+
+    path = tmp_path / "other.pth"
+    torch.save({"model": build_backbone(resolve_spec("vit_t", 32)).state_dict()}, path)
+    with pytest.raises(CheckpointError, match="camera robot0_eye_in_hand's encoder weights .* are not the ones"):
+        PolicyController.from_checkpoint(two_cam_run, encoder_weights={"robot0_eye_in_hand": str(path)})
+    with pytest.raises(CheckpointError, match=r"names cameras \['wrist'\] this policy does not see"):
+        PolicyController.from_checkpoint(two_cam_run, encoder_weights={"wrist": str(path)})
+
+
+def test_checkpoint_from_before_several_cameras_is_one_camera():
+    from pathlib import Path
+
+    legacy = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1" / "run"
+    runner = PolicyController(load_checkpoint(legacy))
+    assert runner.cameras == ["agentview"] and runner.camera_info["agentview"]["input"] == "vision"
+    meta = runner.metadata
+    assert meta["camera_keys"] == ["agentview"] and meta["obs_keys"] == ["agentview", "proprio"]
+    assert meta["image_shape"] == [32, 32, 3] and meta["image_shapes"] == {"agentview": [32, 32, 3]}

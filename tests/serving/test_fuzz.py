@@ -9,10 +9,10 @@ import threading
 
 import msgpack
 import numpy as np
-from s2robot_client import PolicyClient
-from s2robot_client.protocol import packb, unpackb
 from websockets.sync.client import connect
 
+from s2robot_client import PolicyClient
+from s2robot_client.protocol import packb, unpackb
 from tests.serving.helpers import StubRunner, serving
 
 N_PER_CONNECTION = 1100  # x 2 connections: 2,200 malformed requests

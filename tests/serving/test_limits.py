@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 import pytest
-from s2robot_client import PolicyClient, ServerError
-from s2robot_client.protocol import unpackb
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from s2robot.serving import PolicyServer, ServingError, ThrottledLog
+from s2robot_client import PolicyClient, ServerError
+from s2robot_client.protocol import unpackb
 from tests.serving.helpers import StubRunner, serving
 
 PROPRIO = {"proprio": np.zeros(9, np.float32)}
@@ -153,3 +153,18 @@ def test_an_address_not_on_this_machine_is_a_serving_error():
     server = PolicyServer(StubRunner(), host="203.0.113.7", port=0, token="s3cret")  # TEST-NET-3: not ours
     with pytest.raises(ServingError, match="cannot listen on 203.0.113.7:0: "):
         server.start_in_thread()
+
+
+def test_every_camera_is_in_the_observation_spec_and_the_message_limit():
+    from s2robot.serving import auto_max_message_bytes, observation_spec
+
+    one = {**CameraStub.metadata}
+    # each camera at its own shape (a wrist camera sent smaller than the scene camera)
+    two = {**one, "obs_keys": ["agentview", "robot0_eye_in_hand", "proprio"],
+           "camera_keys": ["agentview", "robot0_eye_in_hand"],
+           "image_shapes": {"agentview": [224, 224, 3], "robot0_eye_in_hand": [96, 96, 3]}}
+    spec = observation_spec(two)
+    assert spec == {"agentview": ("image", (224, 224, 3)), "robot0_eye_in_hand": ("image", (96, 96, 3)),
+                    "proprio": ("vector", (9,))}
+    assert observation_spec(one)["agentview"] == ("image", (224, 224, 3))  # metadata with image_shape only
+    assert auto_max_message_bytes(spec) - auto_max_message_bytes(observation_spec(one)) > 96 * 96 * 3

@@ -1,3 +1,4 @@
+import copy
 import http.client
 import json
 import time
@@ -5,14 +6,14 @@ import time
 import msgpack
 import numpy as np
 import pytest
-from s2robot_client import ConnectError, PolicyClient, ServerError
-from s2robot_client.protocol import PROTOCOL_VERSION, packb, unpackb
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from s2robot.checkpoint import checkpoint_hash
 from s2robot.rollout.controller import PolicyController
-from s2robot.serving import PolicyServer, ServingError, check_bind
+from s2robot.serving import PolicyServer, ServingError, auto_max_message_bytes, check_bind
+from s2robot_client import ConnectError, PolicyClient, ServerError
+from s2robot_client.protocol import PROTOCOL_VERSION, packb, unpackb
 from tests.serving.helpers import serving, tiny_run
 
 MAX_BYTES = 64 * 1024
@@ -220,3 +221,37 @@ def test_non_loopback_bind_needs_a_token():
         check_bind(host, "s3cret")
     with pytest.raises(ServingError, match="without a token"):
         PolicyServer(object(), host="0.0.0.0")
+
+
+# -- several cameras ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_cam_runner(tiny_store_2cam, tmp_path_factory):
+    from tests.two_cameras import WRIST_OWN, two_camera_run
+
+    return PolicyController.from_checkpoint(two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp(),
+                                                           WRIST_OWN))
+
+
+def test_two_camera_policy_is_served_with_every_camera(two_cam_runner):
+    from tests.two_cameras import CAMERAS, two_camera_obs
+
+    with serving(two_cam_runner) as server, _client(server) as c:
+        md = c.metadata
+        assert md["camera_keys"] == CAMERAS and md["obs_keys"] == [*CAMERAS, "proprio"]
+        assert md["image_shapes"] == {cam: [32, 32, 3] for cam in CAMERAS}
+        assert md["camera_encoders"]["robot0_eye_in_hand"]["feature"] == "tokens"
+        # the request limit counts both frames
+        frames = {cam: ("image", (32, 32, 3)) for cam in CAMERAS}
+        assert md["max_message_bytes"] == auto_max_message_bytes({**frames, "proprio": ("vector", (9,))})
+        obs = two_camera_obs(None)
+        ref = copy.copy(two_cam_runner)
+        ref.reset(1)
+        assert np.allclose(c.infer(obs, timeout=30)["action"], ref.act({k: v[None] for k, v in obs.items()})[0],
+                           atol=1e-5)
+        del obs["robot0_eye_in_hand"]
+        with pytest.raises(ServerError, match=r"missing_key: observation lacks \['robot0_eye_in_hand'\]; .*send a "
+                                              r"frame of every camera it was trained on"):
+            c.infer(obs, timeout=30)
+        assert _health(server.port)[0] == 200
