@@ -33,6 +33,7 @@ COMMANDS = {
     "eval": ("s2robot.commands.eval_policy", "roll a checkpoint out on the evaluation seeds, with videos"),
     "study": ("s2robot.commands.scaling_study", "the scaling study: encoders x S² scales x seeds, one report"),
     "serve": ("s2robot.commands.serve_policy", "serve a checkpoint to robots over WebSocket + MessagePack"),
+    "dagger": ("s2robot.commands.dagger", "DAgger: roll the policy out, relabel with the expert, add to the store, retrain"),
 }
 
 

@@ -1,6 +1,7 @@
 """Collect scripted-expert demonstrations into a Zarr store (resumes an existing one).
 
     s2robot-collect n_episodes=100 env.image_size=224 store=data/cube_pick_224.zarr
+    s2robot-collect expert.dart_noise=0.2 store=data/cube_pick_224_dart.zarr   # DART: noise executed, clean labels
 """
 
 import json
@@ -17,6 +18,7 @@ quiet_robosuite_import()
 def main(cfg: DictConfig) -> None:
     from hydra.utils import to_absolute_path
 
+    from s2robot.config.collect import label_noise
     from s2robot.data.collect import collect_demos
 
     summary = collect_demos(
@@ -24,7 +26,9 @@ def main(cfg: DictConfig) -> None:
         to_absolute_path(cfg.store),
         n_episodes=cfg.n_episodes,
         seed_start=cfg.seed_start,
-        expert_noise=cfg.expert.noise,
+        label_noise=label_noise(cfg.expert),
+        dart_noise=cfg.expert.dart_noise,
+        dart_per_episode=cfg.expert.dart_per_episode,
         keep_failures=cfg.keep_failures,
         progress=True,
     )

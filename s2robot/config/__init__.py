@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from s2robot.config.collect import CollectDemosSchema, validate_collect_demos
+from s2robot.config.dagger import DaggerSchema, validate_dagger
 from s2robot.config.encoder import EncoderSchema
 from s2robot.config.env import EnvSchema
 from s2robot.config.evaluate import EvalPolicySchema, validate_eval_policy
@@ -34,6 +35,7 @@ PRIMARY: dict[str, tuple[type, Callable[[Any], None]]] = {
     "probe_encoder": (ProbeEncoderSchema, validate_probe_encoder),
     "scaling_study": (ScalingStudySchema, validate_scaling_study),
     "serve_policy": (ServePolicySchema, validate_serve_policy),
+    "dagger": (DaggerSchema, validate_dagger),
 }
 # group schemas, under their own group so they never show up as an option of env/encoder/policy
 GROUPS: dict[str, type] = {

@@ -14,7 +14,15 @@ from s2robot.config.train import validate_demo_seeds
 
 @dataclass
 class ExpertSchema:
-    noise: float = MISSING
+    label_noise: float = MISSING
+    dart_noise: float = MISSING
+    dart_per_episode: bool = MISSING
+    noise: float | None = None  # the older name of label_noise, still read
+
+
+def label_noise(expert: Any) -> float:
+    """expert.label_noise, or its older name expert.noise when that is set."""
+    return float(expert.label_noise if expert.noise is None else expert.noise)
 
 
 @dataclass
@@ -32,4 +40,10 @@ def validate_collect_demos(cfg: Any) -> None:
     validate_env(cfg.env)
     validate_demo_seeds(cfg, "n_episodes")
     checks.require(bool(cfg.store), "store", cfg.store, "a path for the Zarr store, e.g. data/cube_pick_224.zarr")
-    checks.number(cfg.expert, "noise", 0, prefix="expert.")
+    expert = cfg.expert
+    checks.number(expert, "noise", 0, optional=True, prefix="expert.", hint="the older name of expert.label_noise")
+    checks.number(expert, "label_noise", 0, prefix="expert.")
+    checks.require(expert.noise is None or not expert.label_noise or expert.noise == expert.label_noise,
+                   "expert.noise", expert.noise, f"is the older name of expert.label_noise={expert.label_noise}; "
+                   f"set only expert.label_noise")
+    checks.number(expert, "dart_noise", 0, prefix="expert.")

@@ -9,6 +9,9 @@ Layout (layout_version 1):
     meta/episode_seeds       int64 (n_episodes,): env seed of each stored episode
     meta/episode_success     bool (n_episodes,)
     meta/skipped_seeds       int64: seeds whose episodes were run but not stored (failures)
+    meta/episode_round       int64 (n_episodes,): 0 for expert demonstrations, k for episodes a
+                             policy visited in DAgger round k, relabelled by the expert. Stores
+                             made before it have no such array: they read as all 0.
 
 Crash safety: create builds the store in a hidden sibling folder and renames it into place.
 add_episode writes data/* first, then the per-episode meta, and episode_ends last; an episode
@@ -21,7 +24,7 @@ Damage: new arrays carry a crc32c checksum and every chunk file; reads check tha
 they need exist and decode, and raise StoreError naming key and episode. verify() checks all
 (see integrity.py).
 
-~340 lines for one job, the layout: creating, recovering, appending to and reading a store;
+~370 lines for one job, the layout: creating, recovering, appending to and reading a store;
 the damage checks themselves live in integrity.py.
 """
 
@@ -46,6 +49,9 @@ LAYOUT_VERSION = 1
 LOWDIM_CHUNK = 1024
 _EPISODE_META = {"episode_seeds": np.int64, "episode_success": np.bool_}
 _META = {"episode_ends": np.int64, **_EPISODE_META, "skipped_seeds": np.int64}
+# Per-episode meta that came after layout version 1: made by create(), and by the first add_episode
+# that needs it in an older store (backfilled with the default for the episodes already there).
+_LATER_EPISODE_META = {"episode_round": (np.int64, 0)}
 _RESERVED_ATTRS = ("layout", "layout_version")
 
 
@@ -109,6 +115,9 @@ class ReplayBuffer:
             for key, dtype in _META.items():
                 meta.create_array(key, shape=(0,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressors(False),
                                   fill_value=False if dtype == np.bool_ else -1)  # -1: no seed, no end
+            for key, (dtype, default) in _LATER_EPISODE_META.items():
+                meta.create_array(key, shape=(0,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressors(False),
+                                  fill_value=default)
             if os.path.exists(path):
                 shutil.rmtree(path)
             os.rename(tmp, path)
@@ -182,7 +191,7 @@ class ReplayBuffer:
                 if entry.is_dir():
                     shutil.rmtree(entry.path)
         arrays = [(f"data/{n}", arr, n_steps) for n, arr in (self._data.arrays() if n_eps else ())]
-        arrays += [(f"meta/{n}", self._meta[n], n_eps) for n in ("episode_ends", *_EPISODE_META)]
+        arrays += [(f"meta/{n}", self._meta[n], n_eps) for n in ("episode_ends", *_EPISODE_META, *self._later_meta)]
         for name, arr, committed in arrays:
             if arr.shape[0] < committed:
                 raise StoreError(
@@ -194,8 +203,10 @@ class ReplayBuffer:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def add_episode(self, episode: Mapping[str, np.ndarray], seed: int = -1, success: bool = True) -> int:
-        """Append one episode (every array with the same number of steps T >= 1); returns its index."""
+    def add_episode(self, episode: Mapping[str, np.ndarray], seed: int = -1, success: bool = True,
+                    episode_round: int = 0) -> int:
+        """Append one episode (every array with the same number of steps T >= 1); returns its index.
+        ``episode_round``: 0 for an expert demonstration, k for an episode of DAgger round k."""
         if self.mode != "a":
             raise StoreError(f"{self.path}: opened read-only; use ReplayBuffer.open(path, mode='a') to add episodes")
         episode = {k: np.asarray(v) for k, v in episode.items()}
@@ -225,6 +236,8 @@ class ReplayBuffer:
                 writer(self._data[key]).append(value, axis=0)
             writer(self._meta["episode_seeds"]).append(np.array([seed], dtype=np.int64))
             writer(self._meta["episode_success"]).append(np.array([success], dtype=np.bool_))
+            if "episode_round" in self._meta or episode_round != 0:  # an older store stays as it was for demos
+                writer(self._later_array("episode_round")).append(np.array([episode_round], dtype=np.int64))
             writer(self._meta["episode_ends"]).append(np.array([end], dtype=np.int64))  # the commit point
         except BaseException:
             # Leave no uncommitted tail behind for the next add_episode to build on.
@@ -234,6 +247,23 @@ class ReplayBuffer:
             raise
         self._ends = np.append(self._ends, end)
         return len(self._ends) - 1
+
+    @property
+    def _later_meta(self) -> list[str]:
+        return [n for n in _LATER_EPISODE_META if n in self._meta]
+
+    def _later_array(self, name: str) -> zarr.Array:
+        """The meta array ``name``, made holding the default for every committed episode if this
+        store predates it. Made with those rows at once, the default as fill value: a crash before
+        the rows are written still reads the default, and one before the commit leaves a row
+        that recovery trims like the others'."""
+        if name not in self._meta:
+            dtype, default = _LATER_EPISODE_META[name]
+            arr = self._meta.create_array(name, shape=(self.n_episodes,), chunks=(LOWDIM_CHUNK,), dtype=dtype,
+                                          compressors=_compressors(False), fill_value=default)
+            if self.n_episodes:
+                writer(arr)[:] = np.full(self.n_episodes, default, dtype=dtype)  # every chunk on disk
+        return self._meta[name]
 
     def add_skipped_seed(self, seed: int) -> None:
         """Record a seed whose episode was run but not kept (so a resumed collection skips it)."""
@@ -274,6 +304,13 @@ class ReplayBuffer:
     @property
     def episode_success(self) -> np.ndarray:
         return np.asarray(self._meta["episode_success"][: self.n_episodes], dtype=bool)
+
+    @property
+    def episode_round(self) -> np.ndarray:
+        """Per episode: 0 for an expert demonstration, k for an episode relabelled in DAgger round k."""
+        if "episode_round" not in self._meta:
+            return np.zeros(self.n_episodes, dtype=np.int64)
+        return np.asarray(self._meta["episode_round"][: self.n_episodes], dtype=np.int64)
 
     @property
     def skipped_seeds(self) -> np.ndarray:
@@ -322,8 +359,9 @@ class ReplayBuffer:
     def verify(self) -> list[str]:
         """Checks every chunk of every committed step (reads the whole store): one line per
         damaged run of chunks; an empty list when the store is intact."""
-        meta_rows = {n: self.n_episodes for n in ("episode_ends", *_EPISODE_META)}
-        meta = {f"meta/{n}": (self._meta[n], meta_rows.get(n, self._meta[n].shape[0])) for n in _META}
+        meta_rows = {n: self.n_episodes for n in ("episode_ends", *_EPISODE_META, *self._later_meta)}
+        meta = {f"meta/{n}": (self._meta[n], meta_rows.get(n, self._meta[n].shape[0]))
+                for n in (*_META, *self._later_meta)}
         return verify_arrays({f"data/{k}": (self._data[k], self.n_steps) for k in self.keys}, meta, self._ends)
 
     def __getitem__(self, key: str) -> np.ndarray:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from envs.cube_pick import CubePickEnv
-from envs.seeds import EVAL_SEED_START
-from s2robot.data.collect import collect_demos
+from envs.expert import ScriptedExpert
+from envs.seeds import EVAL_SEED_START, dagger_seeds
+from s2robot.data.collect import collect_demos, dart_std
 from s2robot.data.replay_buffer import ReplayBuffer, StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,10 @@ def test_collect_small_run(store):
     # the full env config is recorded, defaults included
     assert attrs["env"]["image_size"] == 48 and attrs["env"]["cameras"] == ["agentview"]
     assert attrs["env"]["horizon"] == 120 and attrs["env"]["placement"]["x_range"] == [-0.15, 0.15]
-    assert attrs["expert"]["noise"] == 0.0
+    assert attrs["expert"] == {"name": "ScriptedExpert", "label_noise": 0.0, "dart_noise": 0.0,
+                               "dart_per_episode": False}
+    assert "action_executed" not in buffer.keys  # without DART the executed action is the label
+    np.testing.assert_array_equal(buffer.episode_round, [0, 0])
     assert attrs["versions"]["robosuite"] == "1.5.2" and attrs["eval_seed_start"] == EVAL_SEED_START
     # the stored first frame of each episode is what the env shows after reset(seed)
     env = CubePickEnv(image_size=48)
@@ -69,6 +73,8 @@ def test_resume_refuses_other_settings(store):
     path, _ = store
     with pytest.raises(StoreError, match="expert"):
         collect_demos(ENV_CFG, path, n_episodes=5, expert_noise=0.2, progress=False)
+    with pytest.raises(StoreError, match="dart_noise"):
+        collect_demos(ENV_CFG, path, n_episodes=5, dart_noise=0.1, progress=False)
     with pytest.raises(StoreError, match="env"):
         collect_demos({**ENV_CFG, "image_size": 64}, path, n_episodes=5, progress=False)
 
@@ -146,3 +152,76 @@ def test_full_disk_mid_collection_is_one_clear_error_and_resumable(tmp_path, mon
     summary = collect_demos(quick, path, n_episodes=3, keep_failures=True, progress=False)
     buffer = ReplayBuffer.open(path)
     assert summary["n_episodes_before"] == 1 and buffer.n_episodes == 3 and buffer.verify() == []
+
+
+QUICK = {"cameras": [], "horizon": 3}  # episodes of 3 failed steps: no GL, no waiting
+
+
+def test_dart_labels_are_clean_while_executed_actions_differ(tmp_path):
+    """DART: the executed arm action is noised, the recorded label is the clean expert action of
+    the state reached. Replaying the executed actions visits the stored states, and the expert
+    labels each one with exactly the stored action."""
+    path = tmp_path / "dart.zarr"
+    env_cfg = {"cameras": [], "horizon": 15}
+    collect_demos(env_cfg, path, n_episodes=2, dart_noise=0.3, keep_failures=True, progress=False)
+    buffer = ReplayBuffer.open(path, required_keys=("action", "action_executed"))
+    assert buffer.attrs["expert"] == {"name": "ScriptedExpert", "label_noise": 0.0, "dart_noise": 0.3,
+                                      "dart_per_episode": False}
+    label, executed = buffer["action"], buffer["action_executed"]
+    assert np.abs(executed[:, :6] - label[:, :6]).mean() > 0.1  # noise of std 0.3, partly clipped
+    np.testing.assert_array_equal(executed[:, 6], label[:, 6])  # the gripper command stays clean
+    env, expert = CubePickEnv(**env_cfg), ScriptedExpert()
+    for i, seed in enumerate(buffer.episode_seeds):
+        episode = buffer.get_episode(i)
+        obs, info = env.reset(seed=int(seed))
+        for t in range(len(episode["action"])):
+            np.testing.assert_array_equal(obs["proprio"], episode["proprio"][t])
+            np.testing.assert_array_equal(expert.label(obs, info), episode["action"][t])
+            obs, *_, info = env.step(episode["action_executed"][t])
+    env.close()
+
+
+def test_dart_per_episode_draws_each_episode_its_own_std():
+    stds = [dart_std(seed, 0.3, per_episode=True) for seed in range(20)]
+    assert all(0 <= s <= 0.3 for s in stds) and len(set(stds)) == 20
+    assert stds == [dart_std(seed, 0.3, per_episode=True) for seed in range(20)]  # reproducible
+    assert dart_std(5, 0.3, per_episode=False) == 0.3 and dart_std(5, 0.0, per_episode=True) == 0.0
+
+
+def test_store_of_the_old_expert_attrs_resumes(tmp_path):
+    """Stores made before DART recorded expert={name, noise}: label noise under its old name."""
+    path = tmp_path / "old.zarr"
+    collect_demos(QUICK, path, n_episodes=1, keep_failures=True, progress=False)
+    ReplayBuffer.open(path, mode="a").update_attrs(expert={"name": "ScriptedExpert", "noise": 0.0})
+    assert collect_demos(QUICK, path, n_episodes=2, keep_failures=True, progress=False)["n_episodes"] == 2
+    with pytest.raises(StoreError, match="expert"):
+        collect_demos(QUICK, path, n_episodes=3, label_noise=0.1, keep_failures=True, progress=False)
+    with pytest.raises(ValueError, match="older name"):
+        collect_demos(QUICK, path, n_episodes=3, expert_noise=0.1, label_noise=0.2, progress=False)
+
+
+def test_resume_ignores_dagger_episodes_in_the_store(tmp_path):
+    """DAgger episodes (seeds >= 200000, round >= 1) in a store neither stop nor count toward demos."""
+    path = tmp_path / "mixed.zarr"
+    collect_demos(QUICK, path, n_episodes=2, keep_failures=True, progress=False)
+    buffer = ReplayBuffer.open(path, mode="a")
+    buffer.add_episode(buffer.get_episode(0), seed=dagger_seeds(1, 1)[0], success=False, episode_round=1)
+    summary = collect_demos(QUICK, path, n_episodes=3, keep_failures=True, progress=False)
+    buffer = ReplayBuffer.open(path)
+    assert summary["n_episodes_before"] == 2 and buffer.n_episodes == 4
+    np.testing.assert_array_equal(buffer.episode_seeds, [0, 1, 210_000, 2])
+    np.testing.assert_array_equal(buffer.episode_round, [0, 0, 1, 0])
+
+
+def test_old_config_key_expert_noise_still_sets_the_label_noise():
+    from s2robot.config import validate
+    from s2robot.config.collect import label_noise
+    from s2robot.errors import ConfigError
+    from tests.conftest import compose
+
+    assert label_noise(compose(["expert.noise=0.1"], config_name="collect_demos").expert) == 0.1
+    assert label_noise(compose(["expert.label_noise=0.2"], config_name="collect_demos").expert) == 0.2
+    with pytest.raises(ConfigError, match=r"expert.noise=0.1: is the older name of expert.label_noise=0.2"):
+        validate("collect_demos", compose(["expert.noise=0.1", "expert.label_noise=0.2"], config_name="collect_demos"))
+    with pytest.raises(ConfigError, match=r"expert.dart_noise=-0.1: must be >= 0"):
+        validate("collect_demos", compose(["expert.dart_noise=-0.1"], config_name="collect_demos"))
