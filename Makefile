@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup system-deps test demo pretrain-cpu bench clean-venv
+.PHONY: setup system-deps test test-fast lint demo pretrain-cpu bench clean-venv
 
 setup: $(STAMP) system-deps
 
@@ -23,10 +23,19 @@ $(STAMP): pyproject.toml client/pyproject.toml
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-# pytest exits 5 when it collected no tests: that is a failure, not a pass.
-test: setup
+# Lint first (seconds), then the whole suite. pytest exits 5 when it collected no tests: that is a
+# failure, not a pass.
+test: setup lint
 	@$(PYTHON) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The fast tier for local iteration: everything not marked slow (no simulator rollouts, no training runs).
+test-fast: setup
+	@$(PYTHON) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 DEMO_STORE := data/cube_pick_224.zarr
 DEMO_WEIGHTS := runs/pretrain/demo/encoder.pt

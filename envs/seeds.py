@@ -1,8 +1,8 @@
 """Seed ranges: demonstrations, evaluation and DAgger rollouts never share a cube placement.
 
-    demos     [0, 100000)
-    eval      [100000, 200000)
-    DAgger    [200000, ...): round k (k >= 1), episode i -> 200000 + k * 10000 + i
+demos     [0, 100000)
+eval      [100000, 200000)
+DAgger    [200000, ...): round k (k >= 1), episode i -> 200000 + k * 10000 + i
 """
 
 DEMO_SEED_START = 0

@@ -11,9 +11,18 @@ from policies.obs_encoder import ObsEncoder
 
 
 class MLPPolicy(BCPolicy):
-    def __init__(self, input_shapes, action_dim: int, horizon: int = 8, hidden: int = 256, depth: int = 3,
-                 visual_pool: str = "none", dropout: float = 0.0, n_obs_steps: int = 1,
-                 visual_pools: dict[str, str] | None = None):
+    def __init__(
+        self,
+        input_shapes,
+        action_dim: int,
+        horizon: int = 8,
+        hidden: int = 256,
+        depth: int = 3,
+        visual_pool: str = "none",
+        dropout: float = 0.0,
+        n_obs_steps: int = 1,
+        visual_pools: dict[str, str] | None = None,
+    ):
         if n_obs_steps != 1:
             raise ValueError("the mlp head is memoryless: use policy.n_obs_steps=1 or policy=transformer")
         super().__init__(input_shapes, action_dim, n_obs_steps=1, horizon=horizon)

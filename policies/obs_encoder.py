@@ -46,7 +46,7 @@ class SpatialSoftmaxPool(nn.Module):
         self.out = nn.Sequential(nn.Linear(2 * num_kp + dim, out_dim), nn.LayerNorm(out_dim))
 
     def keypoints(self, tokens: torch.Tensor) -> torch.Tensor:  # B x (1+G²) x D -> B x K x 2, in [-1, 1]
-        maps = self.to_maps(tokens[:, 1:]) / self.log_temp.exp()         # B x G² x K
+        maps = self.to_maps(tokens[:, 1:]) / self.log_temp.exp()  # B x G² x K
         return torch.einsum("bnk,nc->bkc", maps.softmax(dim=1), self.coords)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # B x (1+G²) x D -> B x out_dim
@@ -60,8 +60,13 @@ class ObsEncoder(nn.Module):
     ``visual_pool`` pools every token input; ``visual_pools`` (input key -> pool) overrides it for
     some, e.g. keypoints over the wrist camera's tokens beside a CLS vector of another camera."""
 
-    def __init__(self, input_shapes: dict[str, tuple[int, ...]], hidden: int, visual_pool: str = "none",
-                 visual_pools: dict[str, str] | None = None):
+    def __init__(
+        self,
+        input_shapes: dict[str, tuple[int, ...]],
+        hidden: int,
+        visual_pool: str = "none",
+        visual_pools: dict[str, str] | None = None,
+    ):
         super().__init__()
         pools = dict(visual_pools or {})
         for key, pool in {"policy.visual_pool": visual_pool, **pools}.items():
@@ -80,9 +85,11 @@ class ObsEncoder(nn.Module):
                 elif pool == "keypoints":
                     self.proj[key] = SpatialSoftmaxPool(shape[0], shape[1], hidden)
                 else:
-                    raise ValueError(f"input {key!r} is tokens {shape}: set policy.visual_pool=attn|keypoints (or "
-                                     f"that camera's camera_encoders.<camera>.visual_pool) or use "
-                                     f"encoder.feature=cls|mean")
+                    raise ValueError(
+                        f"input {key!r} is tokens {shape}: set policy.visual_pool=attn|keypoints (or "
+                        f"that camera's camera_encoders.<camera>.visual_pool) or use "
+                        f"encoder.feature=cls|mean"
+                    )
             elif len(shape) == 1:
                 self.proj[key] = nn.Sequential(nn.Linear(shape[0], hidden), nn.LayerNorm(hidden))
             else:

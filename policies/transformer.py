@@ -11,9 +11,19 @@ from policies.obs_encoder import ObsEncoder
 
 
 class TransformerPolicy(BCPolicy):
-    def __init__(self, input_shapes, action_dim: int, n_obs_steps: int = 4, horizon: int = 8, hidden: int = 256,
-                 depth: int = 3, num_heads: int = 4, visual_pool: str = "none", dropout: float = 0.1,
-                 visual_pools: dict[str, str] | None = None):
+    def __init__(
+        self,
+        input_shapes,
+        action_dim: int,
+        n_obs_steps: int = 4,
+        horizon: int = 8,
+        hidden: int = 256,
+        depth: int = 3,
+        num_heads: int = 4,
+        visual_pool: str = "none",
+        dropout: float = 0.1,
+        visual_pools: dict[str, str] | None = None,
+    ):
         super().__init__(input_shapes, action_dim, n_obs_steps=n_obs_steps, horizon=horizon)
         self.obs_encoder = ObsEncoder(self.input_shapes, hidden, visual_pool, visual_pools)
         self.embed = nn.Linear(self.obs_encoder.out_dim, hidden)
@@ -22,8 +32,9 @@ class TransformerPolicy(BCPolicy):
         self.transformer = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, horizon * action_dim)
-        self.register_buffer("causal_mask", nn.Transformer.generate_square_subsequent_mask(n_obs_steps),
-                             persistent=False)
+        self.register_buffer(
+            "causal_mask", nn.Transformer.generate_square_subsequent_mask(n_obs_steps), persistent=False
+        )
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         b, t = next(iter(obs.values())).shape[:2]

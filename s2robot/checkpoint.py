@@ -97,14 +97,20 @@ def camera_entries(ckpt: dict) -> dict[str, dict]:
         return {}
     entries = ckpt.get("cameras") or ({ckpt["encoder"]["camera"]: ckpt["encoder"]} if ckpt.get("encoder") else {})
     if not entries:
-        raise CheckpointError(f"{ckpt.get('path', 'the checkpoint')} has vision inputs but no encoder entry; it is "
-                              f"damaged or not written by train_policy.py")
-    out = {str(cam): {"input": VISION if len(entries) == 1 else f"{VISION}_{cam}", **e, "camera": str(cam)}
-           for cam, e in entries.items()}
+        raise CheckpointError(
+            f"{ckpt.get('path', 'the checkpoint')} has vision inputs but no encoder entry; it is "
+            f"damaged or not written by train_policy.py"
+        )
+    out = {
+        str(cam): {"input": VISION if len(entries) == 1 else f"{VISION}_{cam}", **e, "camera": str(cam)}
+        for cam, e in entries.items()
+    }
     shapes = ckpt.get("input_shapes", {})
     if missing := [e["input"] for e in out.values() if e["input"] not in shapes]:
-        raise CheckpointError(f"{ckpt.get('path', 'the checkpoint')}: its cameras feed head inputs {missing} the head "
-                              f"does not have ({sorted(shapes)}); it is damaged, retrain or use another")
+        raise CheckpointError(
+            f"{ckpt.get('path', 'the checkpoint')}: its cameras feed head inputs {missing} the head "
+            f"does not have ({sorted(shapes)}); it is damaged, retrain or use another"
+        )
     return out
 
 

@@ -33,7 +33,10 @@ COMMANDS = {
     "eval": ("s2robot.commands.eval_policy", "roll a checkpoint out on the evaluation seeds, with videos"),
     "study": ("s2robot.commands.scaling_study", "the scaling study: encoders x S² scales x seeds, one report"),
     "serve": ("s2robot.commands.serve_policy", "serve a checkpoint to robots over WebSocket + MessagePack"),
-    "dagger": ("s2robot.commands.dagger", "DAgger: roll the policy out, relabel with the expert, add to the store, retrain"),
+    "dagger": (
+        "s2robot.commands.dagger",
+        "DAgger: roll the policy out, relabel with the expert, add to the store, retrain",
+    ),
 }
 
 
@@ -232,8 +235,11 @@ def remove_refused_run_dir() -> None:
     for parent in run_dir.parents:
         if parent == cwd or cwd not in parent.parents:
             break
-        if sweep_yaml is not None and sweep_yaml.parent == parent and [p.name for p in parent.iterdir()] == [
-                sweep_yaml.name]:
+        if (
+            sweep_yaml is not None
+            and sweep_yaml.parent == parent
+            and [p.name for p in parent.iterdir()] == [sweep_yaml.name]
+        ):
             sweep_yaml.unlink()
         if any(parent.iterdir()):
             break

@@ -27,8 +27,10 @@ def cube_yaw_features(cube_quat: np.ndarray) -> np.ndarray:
 
 def privileged_obs(info: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The privileged inputs of one step, from the env's ``info``."""
-    return {"cube_pos": np.asarray(info["cube_pos"], dtype=np.float32),
-            "cube_yaw": cube_yaw_features(info["cube_quat"])}
+    return {
+        "cube_pos": np.asarray(info["cube_pos"], dtype=np.float32),
+        "cube_yaw": cube_yaw_features(info["cube_quat"]),
+    }
 
 
 def policy_obs(obs: Mapping[str, np.ndarray], info: Mapping[str, Any], keys: Sequence[str]) -> dict[str, np.ndarray]:

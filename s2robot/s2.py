@@ -71,7 +71,10 @@ def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
     # Downsampling a real high-resolution frame needs antialiasing; upsampling is plain
     # bicubic as in the paper (antialias has no effect there).
     return F.interpolate(
-        x.float(), size=(size, size), mode="bicubic", align_corners=False,
+        x.float(),
+        size=(size, size),
+        mode="bicubic",
+        align_corners=False,
         antialias=x.shape[-1] > size,
     ).to(x.dtype)
 
@@ -81,9 +84,7 @@ def _to_map(out: torch.Tensor, num_prefix_tokens: int | None) -> tuple[torch.Ten
     if out.ndim == 4:
         return out, None
     if out.ndim != 3:
-        raise S2Error(
-            f"backbone returned shape {tuple(out.shape)}; expected tokens B x N x C or maps B x C x h x w"
-        )
+        raise S2Error(f"backbone returned shape {tuple(out.shape)}; expected tokens B x N x C or maps B x C x h x w")
     n_tok = out.shape[1]
     if num_prefix_tokens is None:
         # The patch grid is the largest square that fits; the rest are prefix (CLS/register) tokens.
@@ -132,9 +133,7 @@ def s2_forward(
     if x.ndim != 4:
         raise S2Error(f"expected an image batch B x 3 x H x W, got shape {tuple(x.shape)}")
     if x.shape[-1] != x.shape[-2]:
-        raise S2Error(
-            f"S² needs square images, got {x.shape[-2]}x{x.shape[-1]}; crop or resize the frame first"
-        )
+        raise S2Error(f"S² needs square images, got {x.shape[-2]}x{x.shape[-1]}; crop or resize the frame first")
     if output_grid not in ("native", "largest"):
         raise S2Error(f"output_grid must be 'native' or 'largest', got {output_grid!r}")
     sizes = scale_sizes(scales, tile_size)
@@ -159,8 +158,7 @@ def s2_forward(
     if output_grid == "largest":
         grid *= max(splits)
     pooled = [
-        m if m.shape[-1] == grid else F.interpolate(m.float(), size=(grid, grid), mode="area").to(m.dtype)
-        for m in maps
+        m if m.shape[-1] == grid else F.interpolate(m.float(), size=(grid, grid), mode="area").to(m.dtype) for m in maps
     ]
     fmap = torch.cat(pooled, dim=1)
     if outs[0].ndim == 4:

@@ -19,5 +19,3 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: no 0.9999999999999999
     hi = 1.0 if successes == n else min(1.0, centre + half)
     return lo, hi
-
-

@@ -50,31 +50,69 @@ def main() -> None:
             collect_demos({"cameras": ["agentview"], "image_size": args.image_size}, store, args.demos, progress=False)
         collect_s = time.perf_counter() - t0
         image_size = ReplayBuffer.open(store).shape("agentview")[0]
-        train = [f"encoder={args.encoder}", "encoder.weights=random", f"encoder.img_size={args.encoder_size}",
-                 f"scales=[{args.scales}]", f"env.image_size={image_size}", f"data.store={Path(store).resolve()}",
-                 f"train.epochs={args.epochs}", "train.progress=false"]
+        train = [
+            f"encoder={args.encoder}",
+            "encoder.weights=random",
+            f"encoder.img_size={args.encoder_size}",
+            f"scales=[{args.scales}]",
+            f"env.image_size={image_size}",
+            f"data.store={Path(store).resolve()}",
+            f"train.epochs={args.epochs}",
+            "train.progress=false",
+        ]
         yaml = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs/dagger.yaml")
-        cfg = OmegaConf.merge(OmegaConf.structured(DaggerSchema), {k: v for k, v in yaml.items()
-                                                                   if k not in ("defaults", "hydra")})
-        cfg = OmegaConf.merge(cfg, {"rounds": args.rounds, "episodes_per_round": args.episodes, "progress": False,
-                                    "n_workers": args.workers, "train_overrides": train, "device": "cpu"})
+        cfg = OmegaConf.merge(
+            OmegaConf.structured(DaggerSchema), {k: v for k, v in yaml.items() if k not in ("defaults", "hydra")}
+        )
+        cfg = OmegaConf.merge(
+            cfg,
+            {
+                "rounds": args.rounds,
+                "episodes_per_round": args.episodes,
+                "progress": False,
+                "n_workers": args.workers,
+                "train_overrides": train,
+                "device": "cpu",
+            },
+        )
         summary = run_dagger(cfg, f"{tmp}/dagger")
         rows = []
         for r in summary["rounds"]:
             t = r["rollout"]
             frames = r["store_steps"]
-            rows.append({
-                "round": r["round"], "image_size": image_size, "encoder": args.encoder, "scales": args.scales,
-                "episodes": t["episodes"], "steps": t["steps"], "workers": args.workers,
-                "rollout_s": t["total_s"], "worker_startup_s": t["startup_s"], "policy_s": t["policy_s"],
-                "env_s": t["env_s"], "relabel_s": t["relabel_s"], "store_write_s": t["store_s"],
-                "relabel_ms_per_step": round(1e3 * t["relabel_s"] / max(1, t["steps"]), 3),
-                "recache_s": r["cache_s"], "recache_frames": frames,
-                "recache_frames_per_s": round(frames / r["cache_s"], 1) if r["cache_s"] else None,
-                "train_s": r["train_s"], "round_s": r["total_s"],
-            })
-        print(json.dumps({"collect_s": round(collect_s, 1), "round_0": summary.get("round_0", {}).get("total_s"),
-                          "rounds": rows}, indent=2))
+            rows.append(
+                {
+                    "round": r["round"],
+                    "image_size": image_size,
+                    "encoder": args.encoder,
+                    "scales": args.scales,
+                    "episodes": t["episodes"],
+                    "steps": t["steps"],
+                    "workers": args.workers,
+                    "rollout_s": t["total_s"],
+                    "worker_startup_s": t["startup_s"],
+                    "policy_s": t["policy_s"],
+                    "env_s": t["env_s"],
+                    "relabel_s": t["relabel_s"],
+                    "store_write_s": t["store_s"],
+                    "relabel_ms_per_step": round(1e3 * t["relabel_s"] / max(1, t["steps"]), 3),
+                    "recache_s": r["cache_s"],
+                    "recache_frames": frames,
+                    "recache_frames_per_s": round(frames / r["cache_s"], 1) if r["cache_s"] else None,
+                    "train_s": r["train_s"],
+                    "round_s": r["total_s"],
+                }
+            )
+        print(
+            json.dumps(
+                {
+                    "collect_s": round(collect_s, 1),
+                    "round_0": summary.get("round_0", {}).get("total_s"),
+                    "rounds": rows,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":  # rollout workers are spawned and re-import this file

@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from s2robot.encoders.costs import encoder_costs
 from s2robot.encoders import build_backbone, resolve_spec
+from s2robot.encoders.costs import encoder_costs
 from s2robot.s2 import resize_to, s2_forward, scale_sizes, split_chessboard
 
 
@@ -35,13 +35,15 @@ def bench_one(name: str, scales: list[int], batch: int, repeats: int, device: to
     backbone = build_backbone(spec).eval().to(device)
     fwd = backbone.forward_features
     x = torch.rand(batch, 3, spec.img_size, spec.img_size, device=device)
-    tiles = torch.cat([split_chessboard(resize_to(x, size), size // spec.img_size)
-                       for size in scale_sizes(scales, spec.img_size)])
+    tiles = torch.cat(
+        [split_chessboard(resize_to(x, size), size // spec.img_size) for size in scale_sizes(scales, spec.img_size)]
+    )
 
     variants = {
         "s2_one_call": lambda: s2_forward(fwd, x, scales, tile_size=spec.img_size, num_prefix_tokens=1),
-        "s2_per_scale_loop": lambda: s2_forward(fwd, x, scales, tile_size=spec.img_size, num_prefix_tokens=1,
-                                                one_call=False),
+        "s2_per_scale_loop": lambda: s2_forward(
+            fwd, x, scales, tile_size=spec.img_size, num_prefix_tokens=1, one_call=False
+        ),
         "bare_backbone_same_tiles": lambda: fwd(tiles),
     }
     times = {k: [] for k in variants}
@@ -77,13 +79,22 @@ def main() -> None:
     args = p.parse_args()
     device = torch.device(args.device)
     results = [bench_one(n, args.scales, args.batch, args.repeats, device) for n in args.encoders]
-    print(json.dumps({
-        "machine": {"device": str(device), "threads": torch.get_num_threads(), "cpu": platform.processor(),
+    print(
+        json.dumps(
+            {
+                "machine": {
+                    "device": str(device),
+                    "threads": torch.get_num_threads(),
+                    "cpu": platform.processor(),
                     "torch": torch.__version__,
-                    "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None},
-        "target": "s2_overhead_over_bare <= 0.05",
-        "results": results,
-    }, indent=2))
+                    "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+                },
+                "target": "s2_overhead_over_bare <= 0.05",
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

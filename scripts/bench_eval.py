@@ -30,8 +30,16 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["encoder=vit_t", "encoder.weights=random", "encoder.img_size=64", "scales=[1,2]", "env.image_size=64",
-        "data.n_episodes=4", "train.epochs=2", "train.progress=false"]
+TINY = [
+    "encoder=vit_t",
+    "encoder.weights=random",
+    "encoder.img_size=64",
+    "scales=[1,2]",
+    "env.image_size=64",
+    "data.n_episodes=4",
+    "train.epochs=2",
+    "train.progress=false",
+]
 
 
 def tiny_checkpoint(work: Path) -> Path:
@@ -94,9 +102,13 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=default_workers, help="N for the N-worker run (default: cores)")
     p.add_argument("--episodes-per-worker", type=int, default=2)
     p.add_argument("--horizon", type=int, default=40, help="env horizon override (episode length cap)")
-    p.add_argument("--torch-threads", type=int, default=1,
-                   help="torch threads of the policy process; 0 = torch's default (one per core). More than one "
-                        "stalls for up to ~1 s per call when other processes load the cores (OpenMP barriers)")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads of the policy process; 0 = torch's default (one per core). More than one "
+        "stalls for up to ~1 s per call when other processes load the cores (OpenMP barriers)",
+    )
     args = p.parse_args()
 
     import torch
@@ -115,8 +127,15 @@ def main() -> None:
         runs = {}
         for n_workers in (1, args.workers):
             with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON
-                r = evaluate(checkpoint, work / f"eval_{n_workers}", n_episodes=n_episodes, n_workers=n_workers,
-                             n_videos=0, env_overrides={"horizon": args.horizon}, progress=False)
+                r = evaluate(
+                    checkpoint,
+                    work / f"eval_{n_workers}",
+                    n_episodes=n_episodes,
+                    n_workers=n_workers,
+                    n_videos=0,
+                    env_overrides={"horizon": args.horizon},
+                    progress=False,
+                )
             t = r["timing"]
             runs[n_workers] = {
                 "episodes_per_min": t["episodes_per_min"],

@@ -73,22 +73,32 @@ def main() -> None:
         runs[scales] = {"step": step, "times": [], "cfg": cfg, "tiles_per_image": tiles, "device": str(device)}
 
     for r in range(args.rounds):
-        for scales, run in runs.items():
+        for run in runs.values():
             t = time.perf_counter()
             for i in range(args.steps):
                 run["step"](1 + r * args.steps + i)
             run["times"].append((time.perf_counter() - t) / args.steps)
 
-    out = {"preset": args.preset, "overrides": args.overrides, "torch_threads": torch.get_num_threads(),
-           "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-           "load_avg_1min": round(os.getloadavg()[0], 2), "variants": {}}
+    out = {
+        "preset": args.preset,
+        "overrides": args.overrides,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "variants": {},
+    }
     for scales, run in runs.items():
         cfg, sec = run["cfg"], statistics.median(run["times"])
         b = cfg.train.batch_size
         out["variants"][scales] = {
-            "encoder": cfg.encoder.name, "img_size": cfg.encoder.img_size, "batch_size": b,
-            "tiles_per_image": run["tiles_per_image"], "device": run["device"],
-            "seconds_per_step": round(sec, 4), "images_per_s": round(b / sec, 1),
+            "encoder": cfg.encoder.name,
+            "img_size": cfg.encoder.img_size,
+            "batch_size": b,
+            "tiles_per_image": run["tiles_per_image"],
+            "device": run["device"],
+            "seconds_per_step": round(sec, 4),
+            "images_per_s": round(b / sec, 1),
             "tiles_per_s": round(b * run["tiles_per_image"] / sec, 1),
             "steps_in_30_min": int(1800 / sec),
         }

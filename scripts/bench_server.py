@@ -34,9 +34,10 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
+from websockets.asyncio.client import connect as aconnect
+
 from s2robot_client import PolicyClient
 from s2robot_client.protocol import decode_message, packb
-from websockets.asyncio.client import connect as aconnect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,9 +66,21 @@ def load_runner(checkpoint: str, device: str):
 
 
 def start_server(checkpoint: str, device: str, run_dir: str) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/serve_policy.py"), f"checkpoint={checkpoint}",
-                             "port=0", f"device={device}", "token=null", f"hydra.run.dir={run_dir}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "scripts/serve_policy.py"),
+            f"checkpoint={checkpoint}",
+            "port=0",
+            f"device={device}",
+            "token=null",
+            f"hydra.run.dir={run_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
     for line in proc.stdout:
         if line.startswith("listening on ws://"):
             # Keep reading its log (one line per bad request) so a full pipe never blocks the server.
@@ -99,10 +112,16 @@ def paired_latency(runner, uri: str, n: int) -> dict:
                 handler.append(reply["timing"]["server_ms"])
                 overhead.append(rtt[-1] - act[-1])
                 paired.append(rtt[-1] - local[-1])
-    return {"in_process_act_ms": summary(local), "loopback_round_trip_ms": summary(rtt),
-            "server_act_ms": summary(act), "server_handler_ms": summary(handler),
-            "transport_overhead_ms": summary(overhead), "round_trip_minus_in_process_ms": summary(paired),
-            "request_bytes": len(packb({"type": "infer", "obs": obs})), "actions_identical": True}
+    return {
+        "in_process_act_ms": summary(local),
+        "loopback_round_trip_ms": summary(rtt),
+        "server_act_ms": summary(act),
+        "server_handler_ms": summary(handler),
+        "transport_overhead_ms": summary(overhead),
+        "round_trip_minus_in_process_ms": summary(paired),
+        "request_bytes": len(packb({"type": "infer", "obs": obs})),
+        "actions_identical": True,
+    }
 
 
 class _NoModel:
@@ -166,8 +185,12 @@ def throughput(uri: str, md: dict, clients: int, duration: float, reset: bool) -
         return sum(counts), time.perf_counter() - t0
 
     total, elapsed = asyncio.run(run())
-    return {"clients": clients, "requests": total, "requests_per_s": round(total / elapsed, 1),
-            "latency_ms": summary(lat)}
+    return {
+        "clients": clients,
+        "requests": total,
+        "requests_per_s": round(total / elapsed, 1),
+        "latency_ms": summary(lat),
+    }
 
 
 def malformed_requests(md: dict) -> dict[str, bytes | str]:
@@ -178,20 +201,30 @@ def malformed_requests(md: dict) -> dict[str, bytes | str]:
         return packb({"type": "infer", "obs": {**good, **obs_over}})
 
     def buffer(dtype, shape, nbytes):
-        return msgpack.packb({"type": "infer", "obs": {k: {"__ndarray__": True, "dtype": dtype, "shape": shape,
-                                                           "data": b"\0" * nbytes} for k in good}})
+        return msgpack.packb(
+            {
+                "type": "infer",
+                "obs": {k: {"__ndarray__": True, "dtype": dtype, "shape": shape, "data": b"\0" * nbytes} for k in good},
+            }
+        )
 
     cases = {
-        "garbage": os.urandom(64) + b"\xc1", "empty": b"", "text_frame": "hello", "not_a_map": packb([1, 2]),
-        "no_type": packb({"obs": good}), "unknown_type": packb({"type": "fly"}),
-        "truncated": packb({"type": "infer", "obs": good})[:50], "obs_not_map": packb({"type": "infer", "obs": 3}),
-        "missing_keys": packb({"type": "infer", "obs": {}}), "chunk_not_bool": packb({"type": "infer", "obs": good,
-                                                                                      "chunk": 1}),
+        "garbage": os.urandom(64) + b"\xc1",
+        "empty": b"",
+        "text_frame": "hello",
+        "not_a_map": packb([1, 2]),
+        "no_type": packb({"obs": good}),
+        "unknown_type": packb({"type": "fly"}),
+        "truncated": packb({"type": "infer", "obs": good})[:50],
+        "obs_not_map": packb({"type": "infer", "obs": 3}),
+        "missing_keys": packb({"type": "infer", "obs": {}}),
+        "chunk_not_bool": packb({"type": "infer", "obs": good, "chunk": 1}),
         "proprio_nan": infer(proprio=np.full(md["proprio_dim"], np.nan, np.float32)),
         "proprio_inf": infer(proprio=np.full(md["proprio_dim"], np.inf, np.float32)),
         "proprio_int": infer(proprio=np.zeros(md["proprio_dim"], np.int32)),
         "proprio_shape": infer(proprio=np.zeros(md["proprio_dim"] + 1, np.float32)),
-        "buffer_dtype_object": buffer("object", [3], 24), "buffer_bad_length": buffer("float32", [3], 11),
+        "buffer_dtype_object": buffer("object", [3], 24),
+        "buffer_bad_length": buffer("float32", [3], 11),
         "buffer_negative_shape": buffer("uint8", [-1], 0),
         "oversized": infer(pad=np.zeros(md["max_message_bytes"] + 1, np.uint8)),
     }
@@ -215,7 +248,7 @@ def malformed(uri: str, port: int, md: dict, repeats: int, proc: subprocess.Pope
     codes: dict[str, int] = {}
     with PolicyClient(uri) as client:
         for _ in range(repeats):
-            for name, data in cases.items():
+            for data in cases.values():
                 sent += 1
                 reply = client.send_raw(data, timeout=30)
                 if reply.get("type") == "error" and reply.get("code") and reply.get("message"):
@@ -230,9 +263,16 @@ def malformed(uri: str, port: int, md: dict, repeats: int, proc: subprocess.Pope
         vanished += 1
     with PolicyClient(uri) as client:
         still_serving = still_serving and client.infer(make_obs(md, np.random.default_rng(5)))["type"] == "action"
-    return {"kinds": len(cases), "sent": sent, "answered_with_error": answered, "codes": codes,
-            "vanishing_clients": vanished, "server_alive": proc.poll() is None, "health_status": health(port),
-            "still_serving": still_serving}
+    return {
+        "kinds": len(cases),
+        "sent": sent,
+        "answered_with_error": answered,
+        "codes": codes,
+        "vanishing_clients": vanished,
+        "server_alive": proc.poll() is None,
+        "health_status": health(port),
+        "still_serving": still_serving,
+    }
 
 
 def main(argv=None) -> int:
@@ -243,8 +283,12 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=float, default=3.0, help="seconds per throughput level")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--malformed-repeats", type=int, default=5)
-    p.add_argument("--torch-threads", type=int, default=1,
-                   help="CPU threads for torch in both processes (OMP_NUM_THREADS); 0 = torch's default")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch in both processes (OMP_NUM_THREADS); 0 = torch's default",
+    )
     args = p.parse_args(argv)
     if args.torch_threads:
         # Set before torch loads, here and (inherited) in the server process. Two processes with a
@@ -253,8 +297,12 @@ def main(argv=None) -> int:
 
     import torch
 
-    out = {"device": args.device, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-           "load_average_1min": round(os.getloadavg()[0], 2)}
+    out = {
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
     runner = load_runner(args.checkpoint, args.device)
     md = runner.metadata
     out["model"] = {k: md[k] for k in ("encoder", "scales", "image_shape", "n_action_steps", "checkpoint")}

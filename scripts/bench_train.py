@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from policies import make_policy
-from s2robot.encoders import build_encoder
 from s2robot.data.feature_cache import cached_features
 from s2robot.data.replay_buffer import ReplayBuffer
+from s2robot.encoders import build_encoder
 
 
 def _store(args, tmp: str) -> ReplayBuffer:
@@ -79,15 +79,22 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = _store(args, tmp)
-        result = {"encoder": args.encoder, "frames": store.n_steps, "frame_shape": list(store.shape("agentview")),
-                  "threads": torch.get_num_threads(), "caching_frames_per_s": {}, "training_samples_per_s": {}}
+        result = {
+            "encoder": args.encoder,
+            "frames": store.n_steps,
+            "frame_shape": list(store.shape("agentview")),
+            "threads": torch.get_num_threads(),
+            "caching_frames_per_s": {},
+            "training_samples_per_s": {},
+        }
         for scales in ([1], [1, 2]):
             fps, feats = bench_caching(store, args, scales)
             result["caching_frames_per_s"][str(scales)] = round(fps, 1)
             tput = bench_training(store, feats, args, scales)
             result["training_samples_per_s"][str(scales)] = {k: round(v, 1) for k, v in tput.items()}
             result["training_samples_per_s"][str(scales)]["cached_over_in_loop"] = round(
-                tput["cached"] / tput["encoder_in_loop"], 1)
+                tput["cached"] / tput["encoder_in_loop"], 1
+            )
     print(json.dumps(result, indent=2))
 
 

@@ -1,4 +1,7 @@
-"""Collect scripted-expert demonstrations into a Zarr store (resumes an existing one). Same as the installed command; see ``s2robot.commands.collect_demos``."""
+"""Collect scripted-expert demonstrations into a Zarr store (resumes an existing one).
+
+The same as the installed command; see ``s2robot.commands.collect_demos``.
+"""
 
 from s2robot.commands.collect_demos import main
 

@@ -1,4 +1,7 @@
-"""Evaluate a trained policy on fixed evaluation seeds: success rate with a 95% interval, Same as the installed command; see ``s2robot.commands.eval_policy``."""
+"""Evaluate a trained policy on fixed evaluation seeds: success rate with a 95% interval,
+
+The same as the installed command; see ``s2robot.commands.eval_policy``.
+"""
 
 from s2robot.commands.eval_policy import main
 

@@ -1,4 +1,7 @@
-"""Write one stored episode's frames as an mp4 (H.264 via imageio-ffmpeg). Same as the installed command; see ``s2robot.commands.export_episode``."""
+"""Write one stored episode's frames as an mp4 (H.264 via imageio-ffmpeg).
+
+The same as the installed command; see ``s2robot.commands.export_episode``.
+"""
 
 from s2robot.commands.export_episode import main
 

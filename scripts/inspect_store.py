@@ -1,4 +1,7 @@
-"""Print a demonstration store's summary: episodes, steps, keys, shapes, dtypes, bytes, env config. Same as the installed command; see ``s2robot.commands.inspect_store``."""
+"""Print a demonstration store's summary: episodes, steps, keys, shapes, dtypes, bytes, env config.
+
+The same as the installed command; see ``s2robot.commands.inspect_store``.
+"""
 
 from s2robot.commands.inspect_store import main
 

@@ -1,4 +1,7 @@
-"""Linear probe of a frozen S² encoder: does it know where the cube is? Same as the installed command; see ``s2robot.commands.probe_encoder``."""
+"""Linear probe of a frozen S² encoder: does it know where the cube is?
+
+The same as the installed command; see ``s2robot.commands.probe_encoder``.
+"""
 
 from s2robot.commands.probe_encoder import main
 

@@ -1,4 +1,7 @@
-"""Serve a trained policy to a robot: WebSocket + MessagePack on loopback by default. Same as the installed command; see ``s2robot.commands.serve_policy``."""
+"""Serve a trained policy to a robot: WebSocket + MessagePack on loopback by default.
+
+The same as the installed command; see ``s2robot.commands.serve_policy``.
+"""
 
 from s2robot.commands.serve_policy import main
 

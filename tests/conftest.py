@@ -11,9 +11,16 @@ os.environ.setdefault("S2ROBOT_OFFLINE", "1")  # tests never download
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 TINY = [
-    "encoder=vit_t", "encoder.weights=random", "encoder.img_size=32", "encoder.batch_size=16",
-    "env.image_size=32", "data.n_episodes=4", "train.epochs=2", "train.batch_size=64",
-    "train.progress=false", "train.warmup_steps=1",
+    "encoder=vit_t",
+    "encoder.weights=random",
+    "encoder.img_size=32",
+    "encoder.batch_size=16",
+    "env.image_size=32",
+    "data.n_episodes=4",
+    "train.epochs=2",
+    "train.batch_size=64",
+    "train.progress=false",
+    "train.warmup_steps=1",
 ]
 
 
@@ -45,8 +52,9 @@ def tiny_store_2cam(tmp_path_factory):
     from s2robot.data.collect import collect_demos
 
     path = tmp_path_factory.mktemp("store_2cam") / "cube_pick_32_2cam.zarr"
-    collect_demos(compose([*TINY, "env.cameras=[agentview,robot0_eye_in_hand]"]).env, path, n_episodes=4,
-                  progress=False)
+    collect_demos(
+        compose([*TINY, "env.cameras=[agentview,robot0_eye_in_hand]"]).env, path, n_episodes=4, progress=False
+    )
     return path
 
 

@@ -60,8 +60,9 @@ def test_camera_fields_round_trip_for_one_and_several_cameras(tmp_path):
     cams = ["robot0_eye_in_hand", "agentview"]  # the policy's order, kept
     entries = [_entry(c, input=vision_input(c, cams)) for c in cams]
     shapes = {"vision_robot0_eye_in_hand": (384,), "vision_agentview": (384,), "proprio": (9,)}
-    save_checkpoint(tmp_path / "checkpoint.pt", {"inputs": ["vision", "proprio"], "input_shapes": shapes,
-                                                 **vision_fields(entries)})
+    save_checkpoint(
+        tmp_path / "checkpoint.pt", {"inputs": ["vision", "proprio"], "input_shapes": shapes, **vision_fields(entries)}
+    )
     ckpt = load_checkpoint(tmp_path)
     assert list(camera_entries(ckpt)) == cams and camera_entries(ckpt)["agentview"]["input"] == "vision_agentview"
     assert ckpt["encoder"]["camera"] == "robot0_eye_in_hand"
@@ -70,8 +71,11 @@ def test_camera_fields_round_trip_for_one_and_several_cameras(tmp_path):
     one = vision_fields([_entry("agentview", input=vision_input("agentview", ["agentview"]))])
     assert set(one) == {"encoder"} and one["encoder"]["input"] == "vision"
     # a checkpoint written before several cameras: no "input" in its entry
-    old = {"inputs": ["vision", "proprio"], "input_shapes": {"vision": (384,), "proprio": (9,)},
-           "encoder": _entry("agentview")}
+    old = {
+        "inputs": ["vision", "proprio"],
+        "input_shapes": {"vision": (384,), "proprio": (9,)},
+        "encoder": _entry("agentview"),
+    }
     assert camera_entries(old) == {"agentview": {**_entry("agentview"), "input": "vision"}}
     assert camera_entries({"inputs": ["proprio"], "encoder": None}) == {}
     assert vision_fields([]) == {"encoder": None}
@@ -80,8 +84,12 @@ def test_camera_fields_round_trip_for_one_and_several_cameras(tmp_path):
 def test_cameras_feeding_inputs_the_head_lacks_are_refused():
     from s2robot.checkpoint import camera_entries
 
-    ckpt = {"inputs": ["vision"], "input_shapes": {"vision": (384,)}, "path": "x/checkpoint.pt",
-            "cameras": {"agentview": _entry("agentview"), "robot0_eye_in_hand": _entry("robot0_eye_in_hand")}}
+    ckpt = {
+        "inputs": ["vision"],
+        "input_shapes": {"vision": (384,)},
+        "path": "x/checkpoint.pt",
+        "cameras": {"agentview": _entry("agentview"), "robot0_eye_in_hand": _entry("robot0_eye_in_hand")},
+    }
     with pytest.raises(CheckpointError, match=r"x/checkpoint.pt: its cameras feed head inputs \['vision_agentview'"):
         camera_entries(ckpt)
     with pytest.raises(CheckpointError, match="no encoder entry"):

@@ -29,15 +29,28 @@ def pulled(modules, forbidden) -> list[str]:
     return sorted(f for f in forbidden if f in mods or any(m.startswith(f + ".") for m in mods))
 
 
-@pytest.mark.parametrize("modules,forbidden", [
-    ("s2robot.s2", (*SIMULATOR, "timm")),  # the core: torch only
-    (("s2robot.serving", "s2robot.rollout.controller"), SIMULATOR),
-    ("s2robot.study.report", ("s2robot.rollout",)),
-    ("s2robot_client", ("torch",)),
-    # the command-line layer: validated before torch loads; env workers re-import entry modules
-    (("s2robot.cli", "s2robot.config", "s2robot.simulator", "s2robot.commands.train_policy",
-      "s2robot.commands.eval_policy", "s2robot.commands.collect_demos"), (*SIMULATOR, "timm", "torch")),
-], ids=["core", "serving", "report", "client", "cli"])
+@pytest.mark.parametrize(
+    "modules,forbidden",
+    [
+        ("s2robot.s2", (*SIMULATOR, "timm")),  # the core: torch only
+        (("s2robot.serving", "s2robot.rollout.controller"), SIMULATOR),
+        ("s2robot.study.report", ("s2robot.rollout",)),
+        ("s2robot_client", ("torch",)),
+        # the command-line layer: validated before torch loads; env workers re-import entry modules
+        (
+            (
+                "s2robot.cli",
+                "s2robot.config",
+                "s2robot.simulator",
+                "s2robot.commands.train_policy",
+                "s2robot.commands.eval_policy",
+                "s2robot.commands.collect_demos",
+            ),
+            (*SIMULATOR, "timm", "torch"),
+        ),
+    ],
+    ids=["core", "serving", "report", "client", "cli"],
+)
 def test_light_modules_stay_light(modules, forbidden):
     assert pulled(modules, forbidden) == []
 
@@ -62,8 +75,12 @@ def module_scope_imports(path: Path, modules: set[str]) -> set[str]:
         if isinstance(node, (ast.If, ast.Try)):  # module-scope try/except ImportError, if TYPE_CHECKING
             is_type_checking = isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test)
             if not is_type_checking:
-                nodes += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
-                          *[n for h in getattr(node, "handlers", []) for n in h.body]]
+                nodes += [
+                    *node.body,
+                    *getattr(node, "orelse", []),
+                    *getattr(node, "finalbody", []),
+                    *[n for h in getattr(node, "handlers", []) for n in h.body],
+                ]
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -86,7 +103,7 @@ def test_no_import_cycle_among_s2robot_modules():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = path[path.index(nxt) :] + [nxt]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt, [*path, nxt])

@@ -30,8 +30,13 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src") / "s2robot"
     shutil.copytree(ROOT, src, ignore=_skip)
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(out)], cwd=src,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(out)],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (path,) = out.glob("s2robot-*.whl")
     return path
@@ -44,8 +49,9 @@ def test_wheel_carries_configs_schemas_and_commands(wheel):
     assert {"configs/train_policy.yaml", "configs/experiment/demo_cpu.yaml", "configs/pretrain/cpu.yaml"} <= configs
     assert len([c for c in configs if c.startswith("configs/encoder/")]) == 8
     assert configs <= names, sorted(configs - names)
-    sources = {p.relative_to(ROOT).as_posix() for d in ("s2robot/commands", "s2robot/config")
-               for p in (ROOT / d).glob("*.py")}
+    sources = {
+        p.relative_to(ROOT).as_posix() for d in ("s2robot/commands", "s2robot/config") for p in (ROOT / d).glob("*.py")
+    }
     assert sources <= names, sorted(sources - names)
     assert {"s2robot/cli.py", "s2robot/simulator.py", "configs/__init__.py"} <= names
 
@@ -69,8 +75,14 @@ def test_installed_command_composes_from_the_wheel(wheel, tmp_path):
     code = "import s2robot; print(s2robot.__file__)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.stdout.strip().startswith(str(site)), proc.stdout + proc.stderr  # the wheel's, not the checkout
-    run = lambda *a: subprocess.run([sys.executable, "-m", "s2robot.commands.train_policy", *a], cwd=tmp_path,  # noqa: E731
-                                    env=env, capture_output=True, text=True, timeout=120)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "s2robot.commands.train_policy", *a],
+        cwd=tmp_path,  # noqa: E731
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     proc = run("+experiment=demo_cpu", "--cfg", "job")
     assert proc.returncode == 0 and "name: vit_t" in proc.stdout, proc.stderr[-2000:]
     proc = run("train.epoch=1")

@@ -42,9 +42,12 @@ def reference_s2(backbone, x, scales, tile, prefix, largest=False):
     feats, clss = [], []
     for s in scales:
         size = s * tile
-        xs = x if x.shape[-1] == size else F.interpolate(
-            x, size=(size, size), mode="bicubic", align_corners=False, antialias=x.shape[-1] > size)
-        tiles = [xs[:, :, i * tile:(i + 1) * tile, j * tile:(j + 1) * tile] for i in range(s) for j in range(s)]
+        xs = (
+            x
+            if x.shape[-1] == size
+            else F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=x.shape[-1] > size)
+        )
+        tiles = [xs[:, :, i * tile : (i + 1) * tile, j * tile : (j + 1) * tile] for i in range(s) for j in range(s)]
         outs = [backbone(t) for t in tiles]
         rows = []
         for i in range(s):
@@ -108,8 +111,13 @@ def test_maps_backbone():
         got = s2_forward(conv, x, [1, 2], tile_size=16)
         # Reference for maps: per-scale stitch then area-pool, written out directly.
         big = F.interpolate(x, size=(32, 32), mode="bicubic", align_corners=False)
-        m2 = torch.cat([torch.cat([conv(big[:, :, i * 16:(i + 1) * 16, j * 16:(j + 1) * 16]) for j in range(2)], 3)
-                        for i in range(2)], 2)
+        m2 = torch.cat(
+            [
+                torch.cat([conv(big[:, :, i * 16 : (i + 1) * 16, j * 16 : (j + 1) * 16]) for j in range(2)], 3)
+                for i in range(2)
+            ],
+            2,
+        )
         want = torch.cat([conv(x), F.avg_pool2d(m2, 2)], 1)
     assert got.shape == (2, 10, 4, 4)
     assert (got - want).abs().max().item() <= 1e-5
@@ -123,7 +131,7 @@ def test_split_merge_round_trip(b, c, n, t):
     assert tiles.shape == (n * n * b, c, t, t)
     # Tile (i, j) of image k is where the method says it is.
     i, j = n - 1, 0
-    assert torch.equal(tiles[(i * n + j) * b], x[0, :, i * t:(i + 1) * t, j * t:(j + 1) * t])
+    assert torch.equal(tiles[(i * n + j) * b], x[0, :, i * t : (i + 1) * t, j * t : (j + 1) * t])
     assert torch.equal(merge_chessboard(tiles, n), x)
 
 
@@ -132,8 +140,9 @@ def test_vit_b16_shapes(scales, channels):
     from timm.models.vision_transformer import VisionTransformer
 
     # Shapes only, so a 1-block ViT-B/16 keeps the test fast.
-    vit = VisionTransformer(img_size=224, patch_size=16, embed_dim=768, depth=1, num_heads=12,
-                            num_classes=0, global_pool="")
+    vit = VisionTransformer(
+        img_size=224, patch_size=16, embed_dim=768, depth=1, num_heads=12, num_classes=0, global_pool=""
+    )
     with torch.no_grad():
         out = s2_forward(vit.forward_features, torch.rand(1, 3, 224, 224), scales, tile_size=224, num_prefix_tokens=1)
     assert out.shape == (1, 1 + 196, channels)

@@ -16,14 +16,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(args, timeout=300):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "train_policy.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train_policy.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
 def test_end_to_end_with_evaluation(tmp_path):
-    out = _run([*TINY, "scales=[1,2]", f"data.store={tmp_path}/demos.zarr", "data.n_episodes=3",
-                f"hydra.run.dir={tmp_path}/run", "eval.enabled=true", "eval.n_episodes=2", "eval.n_videos=1"])
+    out = _run(
+        [
+            *TINY,
+            "scales=[1,2]",
+            f"data.store={tmp_path}/demos.zarr",
+            "data.n_episodes=3",
+            f"hydra.run.dir={tmp_path}/run",
+            "eval.enabled=true",
+            "eval.n_episodes=2",
+            "eval.n_videos=1",
+        ]
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "run/eval/eval.json").read_text())
     assert result["n_episodes"] == 2 and len(result["episodes"]) == 2

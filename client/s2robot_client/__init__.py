@@ -5,5 +5,19 @@ from s2robot_client.client import BadReply, ConnectError, PolicyClient, ServerEr
 from s2robot_client.protocol import PROTOCOL_VERSION, ProtocolError, packb, unpackb
 from s2robot_client.robot import LoopStats, Robot, clip_action, hold_action, run_control_loop
 
-__all__ = ["ActionChunkBroker", "BadReply", "ConnectError", "PolicyClient", "ServerError", "PROTOCOL_VERSION",
-           "ProtocolError", "packb", "unpackb", "LoopStats", "Robot", "clip_action", "hold_action", "run_control_loop"]
+__all__ = [
+    "ActionChunkBroker",
+    "BadReply",
+    "ConnectError",
+    "PolicyClient",
+    "ServerError",
+    "PROTOCOL_VERSION",
+    "ProtocolError",
+    "packb",
+    "unpackb",
+    "LoopStats",
+    "Robot",
+    "clip_action",
+    "hold_action",
+    "run_control_loop",
+]

@@ -49,9 +49,16 @@ class PolicyClient:
     (at most ``max_backoff``) before attempt k+1; a refused token fails at once.
     """
 
-    def __init__(self, uri: str = "ws://127.0.0.1:8000", token: str | None = None, retries: int = 5,
-                 backoff: float = 0.5, max_backoff: float = 5.0, open_timeout: float = 10.0,
-                 max_message_bytes: int = 64 * 2**20):
+    def __init__(
+        self,
+        uri: str = "ws://127.0.0.1:8000",
+        token: str | None = None,
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 5.0,
+        open_timeout: float = 10.0,
+        max_message_bytes: int = 64 * 2**20,
+    ):
         self.uri = uri
         self._token = token
         self._max_message_bytes = max_message_bytes
@@ -66,24 +73,30 @@ class PolicyClient:
             first = self._recv(timeout=open_timeout)
         except TimeoutError:
             self.close()
-            raise ConnectError(f"{self.uri} accepted the connection but sent no metadata within {open_timeout} s; "
-                               f"is it an s2robot action server?") from None
+            raise ConnectError(
+                f"{self.uri} accepted the connection but sent no metadata within {open_timeout} s; "
+                f"is it an s2robot action server?"
+            ) from None
         except (ProtocolError, ConnectionClosed) as e:
             self.close()
-            raise ConnectError(f"{self.uri} did not send a readable metadata message ({e}); "
-                               f"is it an s2robot action server?") from None
+            raise ConnectError(
+                f"{self.uri} did not send a readable metadata message ({e}); is it an s2robot action server?"
+            ) from None
         if first.get("type") != "metadata":
             self.close()
             raise ConnectError(f"{self.uri} did not start with a metadata message (got {first.get('type')!r})")
         if first.get("protocol") != PROTOCOL_VERSION:
             self.close()
-            raise ConnectError(f"{self.uri} speaks protocol {first.get('protocol')}, this client speaks "
-                               f"{PROTOCOL_VERSION}; install the s2robot-client that matches the server")
+            raise ConnectError(
+                f"{self.uri} speaks protocol {first.get('protocol')}, this client speaks "
+                f"{PROTOCOL_VERSION}; install the s2robot-client that matches the server"
+            )
         missing = [k for k in REQUIRED_METADATA if k not in first]
         if missing:
             self.close()
-            raise ConnectError(f"{self.uri} sent metadata without {missing}; install the s2robot-client that "
-                               f"matches the server")
+            raise ConnectError(
+                f"{self.uri} sent metadata without {missing}; install the s2robot-client that matches the server"
+            )
         self._pending = None  # a fresh connection owes us no reply
         return first
 
@@ -93,33 +106,41 @@ class PolicyClient:
         for attempt in range(retries + 1):
             if attempt:
                 delay = min(max_backoff, backoff * 2 ** (attempt - 1))
-                log.info("connecting to %s failed (%s); retry %d/%d in %.1f s", self.uri, last, attempt, retries,
-                         delay)
+                log.info("connecting to %s failed (%s); retry %d/%d in %.1f s", self.uri, last, attempt, retries, delay)
                 time.sleep(delay)
             try:
                 # proxy=None: never route the robot's traffic through an HTTP(S)_PROXY from the environment.
                 # compression=None: images do not deflate well and the CPU time would add latency.
                 # Entered as a context manager: what websockets >= 17.1 asks for, and what keeps working when
                 # its connect() starts returning a reconnecting wrapper.
-                cm = connect(self.uri, additional_headers=headers, proxy=None, compression=None,
-                             open_timeout=open_timeout, max_size=self._max_message_bytes)
+                cm = connect(
+                    self.uri,
+                    additional_headers=headers,
+                    proxy=None,
+                    compression=None,
+                    open_timeout=open_timeout,
+                    max_size=self._max_message_bytes,
+                )
                 ws = cm.__enter__()
                 self._cm = cm
                 return ws
             except InvalidStatus as e:
                 status = e.response.status_code
                 if status in (401, 403):
-                    raise ConnectError(f"{self.uri} refused the connection (HTTP {status}): "
-                                       f"{'wrong' if self._token else 'missing'} token; pass the server's token "
-                                       f"(token=... / --token / S2ROBOT_SERVE_TOKEN)") from None
+                    raise ConnectError(
+                        f"{self.uri} refused the connection (HTTP {status}): "
+                        f"{'wrong' if self._token else 'missing'} token; pass the server's token "
+                        f"(token=... / --token / S2ROBOT_SERVE_TOKEN)"
+                    ) from None
                 last = e  # 503: the server is at its connection limit; it may free up
             except InvalidURI as e:
                 raise ConnectError(f"bad server address {self.uri!r}: {e}; use ws://host:port") from None
             except (OSError, TimeoutError) as e:
                 last = e
         tries = f" after {retries + 1} attempts (last error: {last})" if retries else f" ({last})"
-        raise ConnectError(f"could not connect to {self.uri}{tries}; is serve_policy.py running there, and is the "
-                           f"host/port right?")
+        raise ConnectError(
+            f"could not connect to {self.uri}{tries}; is serve_policy.py running there, and is the host/port right?"
+        )
 
     def reconnect(self, open_timeout: float = 2.0) -> None:
         """One attempt to open a new connection after the old one was lost (ConnectError on failure).
@@ -129,8 +150,10 @@ class PolicyClient:
         md = self._open(0, 0.0, 0.0, open_timeout)
         if md.get("checkpoint") != old.get("checkpoint"):
             self.close()
-            raise ConnectError(f"{self.uri} now serves checkpoint {md.get('checkpoint')}, not "
-                               f"{old.get('checkpoint')} that this run started with; restart the robot run")
+            raise ConnectError(
+                f"{self.uri} now serves checkpoint {md.get('checkpoint')}, not "
+                f"{old.get('checkpoint')} that this run started with; restart the robot run"
+            )
         self.metadata = md
 
     # -- requests -----------------------------------------------------------------------------
@@ -180,15 +203,16 @@ class PolicyClient:
     def _check_action(self, value: Any, name: str, ndim: int) -> np.ndarray:
         dim = self.metadata.get("action_dim")
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim != ndim:
-            raise BadReply(f'reply "{name}" must be a floating-point array of {ndim} dimension(s), got '
-                           f"{_describe(value)}")
+            raise BadReply(
+                f'reply "{name}" must be a floating-point array of {ndim} dimension(s), got {_describe(value)}'
+            )
         if value.shape[-1] != dim or (ndim == 2 and value.shape[0] == 0):
-            raise BadReply(f'reply "{name}" has shape {list(value.shape)}; this policy\'s actions have '
-                           f"{dim} entries")
+            raise BadReply(f'reply "{name}" has shape {list(value.shape)}; this policy\'s actions have {dim} entries')
         return value
 
-    def infer(self, obs: dict[str, np.ndarray], chunk: bool = False, reset: bool = False,
-              timeout: float | None = None) -> dict:
+    def infer(
+        self, obs: dict[str, np.ndarray], chunk: bool = False, reset: bool = False, timeout: float | None = None
+    ) -> dict:
         """One observation (no batch axis) -> ``{"action": (A,), "timing": {...}}``, plus ``"actions"``
         (n x A) when ``chunk``. ``reset``: this observation starts a new episode.
         Raises TimeoutError after ``timeout`` s, ServerError on an error reply, BadReply on a malformed one."""

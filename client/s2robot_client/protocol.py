@@ -26,15 +26,27 @@ import numpy as np
 PROTOCOL_VERSION = 1
 NDARRAY_KEY = "__ndarray__"
 # Arrays travel little-endian; these are the only dtypes a peer may send.
-ALLOWED_DTYPES = frozenset({
-    "bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
-    "float16", "float32", "float64",
-})
+ALLOWED_DTYPES = frozenset(
+    {
+        "bool",
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "uint32",
+        "int32",
+        "uint64",
+        "int64",
+        "float16",
+        "float32",
+        "float64",
+    }
+)
 MAX_NDIM = 8
 
 # Error codes in {"type": "error", "code": ...} replies.
-BAD_MESSAGE = "bad_message"          # not MessagePack, not a map, or no/invalid "type"
-BAD_ARRAY = "bad_array"              # a typed buffer with a refused dtype, shape or byte length
+BAD_MESSAGE = "bad_message"  # not MessagePack, not a map, or no/invalid "type"
+BAD_ARRAY = "bad_array"  # a typed buffer with a refused dtype, shape or byte length
 MESSAGE_TOO_LARGE = "message_too_large"
 UNKNOWN_TYPE = "unknown_type"
 MISSING_KEY = "missing_key"
@@ -74,17 +86,22 @@ def _unpack_array(d: dict) -> np.ndarray:
     dtype, shape, data = d.get("dtype"), d.get("shape"), d.get("data")
     if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise ProtocolError(BAD_ARRAY, f"array dtype {dtype!r} is not allowed; use one of {sorted(ALLOWED_DTYPES)}")
-    if (not isinstance(shape, (list, tuple)) or len(shape) > MAX_NDIM
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
-        raise ProtocolError(BAD_ARRAY, f"array shape {shape!r} is not a list of at most {MAX_NDIM} "
-                                       f"non-negative integers")
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) > MAX_NDIM
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise ProtocolError(
+            BAD_ARRAY, f"array shape {shape!r} is not a list of at most {MAX_NDIM} non-negative integers"
+        )
     if not isinstance(data, bytes):
         raise ProtocolError(BAD_ARRAY, f"array data must be bytes, got {type(data).__name__}")
     dt = np.dtype(dtype).newbyteorder("<")
     want = dt.itemsize * int(np.prod(shape, dtype=np.int64)) if shape else dt.itemsize
     if len(data) != want:
-        raise ProtocolError(BAD_ARRAY, f"array of dtype {dtype} and shape {list(shape)} needs {want} bytes, "
-                                       f"got {len(data)}")
+        raise ProtocolError(
+            BAD_ARRAY, f"array of dtype {dtype} and shape {list(shape)} needs {want} bytes, got {len(data)}"
+        )
     arr = np.frombuffer(data, dtype=dt).reshape(tuple(shape))
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
@@ -100,8 +117,7 @@ def unpackb(data: bytes) -> Any:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(BAD_MESSAGE, "expected a binary MessagePack frame, got a text frame")
     try:
-        return msgpack.unpackb(data, object_hook=_object_hook, raw=False, strict_map_key=False,
-                               use_list=True)
+        return msgpack.unpackb(data, object_hook=_object_hook, raw=False, strict_map_key=False, use_list=True)
     except ProtocolError:
         raise
     except Exception as e:  # msgpack raises many types (ExtraData, FormatError, StackError, ValueError, ...)

@@ -51,14 +51,14 @@ RECONNECT_MAX_GAP_S = 2.0
 @dataclass
 class LoopStats:
     steps: int = 0
-    fresh: int = 0            # ticks that applied a fresh policy action
-    held: int = 0             # ticks the watchdog held the arm
-    server_errors: int = 0    # error replies (the server refused the request)
-    bad_replies: int = 0      # replies that were unreadable or had no usable action
-    overruns: int = 0         # ticks that took longer than the control period
-    reconnects: int = 0       # connections lost and re-established during the loop
-    lost: str | None = None   # why the loop gave up on the server (None: it did not)
-    connected: bool = True    # False: the loop ended (gave up, or its episode ended) without a connection
+    fresh: int = 0  # ticks that applied a fresh policy action
+    held: int = 0  # ticks the watchdog held the arm
+    server_errors: int = 0  # error replies (the server refused the request)
+    bad_replies: int = 0  # replies that were unreadable or had no usable action
+    overruns: int = 0  # ticks that took longer than the control period
+    reconnects: int = 0  # connections lost and re-established during the loop
+    lost: str | None = None  # why the loop gave up on the server (None: it did not)
+    connected: bool = True  # False: the loop ended (gave up, or its episode ended) without a connection
     actions: list = field(default_factory=list)  # every applied action (when record=True)
 
 
@@ -87,11 +87,20 @@ def _usable(action, dim: int) -> np.ndarray | None:
     return a if a.shape == (dim,) and np.all(np.isfinite(a)) else None
 
 
-def run_control_loop(robot: Robot, policy: Callable[..., np.ndarray], action_low, action_high,
-                     rate_hz: float | None = 20.0, watchdog_s: float = 0.2, max_steps: int | None = None,
-                     should_stop: Callable[[], bool] | None = None, initial_gripper: float = -1.0,
-                     record: bool = False, reconnect: Callable[[float], None] | None = None,
-                     reconnect_s: float = 10.0) -> LoopStats:
+def run_control_loop(
+    robot: Robot,
+    policy: Callable[..., np.ndarray],
+    action_low,
+    action_high,
+    rate_hz: float | None = 20.0,
+    watchdog_s: float = 0.2,
+    max_steps: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    initial_gripper: float = -1.0,
+    record: bool = False,
+    reconnect: Callable[[float], None] | None = None,
+    reconnect_s: float = 10.0,
+) -> LoopStats:
     """Run ``robot`` with ``policy(obs, timeout=s) -> action`` until ``max_steps`` ticks,
     ``should_stop()``, a lost connection that does not come back, or Ctrl-C; ``robot.stop()`` is
     always called.
@@ -140,8 +149,11 @@ def run_control_loop(robot: Robot, policy: Callable[..., np.ndarray], action_low
                         break
                     lost_at = next_try = time.monotonic()
                     gap = RECONNECT_FIRST_S
-                    log.error("connection to the server lost (%s); holding the arm, reconnecting for up to %g s",
-                              why, reconnect_s)
+                    log.error(
+                        "connection to the server lost (%s); holding the arm, reconnecting for up to %g s",
+                        why,
+                        reconnect_s,
+                    )
             if action is None:
                 action = hold_action(dim, gripper)
                 stats.held += 1

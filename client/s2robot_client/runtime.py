@@ -43,6 +43,7 @@ def robot_factory(spec: str):
     """-> ``make(metadata, horizon)`` for ``--robot``; resolved before connecting, so a misspelt
     adapter fails at once rather than after the server answered."""
     if spec == "sim":
+
         def make_sim(metadata: dict, horizon: int | None):
             from envs.sim_robot import sim_robot_for  # the simulator only exists in the repo's environment
 
@@ -57,8 +58,10 @@ def robot_factory(spec: str):
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        raise UsageError(f"--robot {spec}: cannot import module {module!r} ({e}); is it installed, in the "
-                         f"current directory, or on PYTHONPATH?") from None
+        raise UsageError(
+            f"--robot {spec}: cannot import module {module!r} ({e}); is it installed, in the "
+            f"current directory, or on PYTHONPATH?"
+        ) from None
     cls = getattr(mod, name, None)
     if not callable(cls):
         raise UsageError(f"--robot {spec}: module {module!r} has no class {name!r}")
@@ -79,14 +82,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed-start", type=int, default=EVAL_SEED_START, help="sim: episode i uses this + i")
     p.add_argument("--max-steps", type=int, default=None, help="ticks per episode (default: until the robot is done)")
     p.add_argument("--horizon", type=int, default=None, help="sim: episode length in steps")
-    p.add_argument("--rate", type=float, default=None,
-                   help="control rate in Hz (default: the policy's control_freq; 0 = as fast as the robot steps)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="control rate in Hz (default: the policy's control_freq; 0 = as fast as the robot steps)",
+    )
     p.add_argument("--watchdog", type=float, default=0.2, help="seconds to wait for an action before holding the arm")
     p.add_argument("--per-step", action="store_true", help="one request per tick instead of one per action chunk")
     p.add_argument("--retries", type=int, default=5, help="connection attempts at start beyond the first")
-    p.add_argument("--reconnect-timeout", type=float, default=10.0,
-                   help="seconds to keep holding the arm and reconnecting after the server is lost before "
-                        "stopping (exit 1)")
+    p.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to keep holding the arm and reconnecting after the server is lost before stopping (exit 1)",
+    )
     args = p.parse_args(argv)
     for name in ("episodes", "retries"):
         if getattr(args, name) < 0:
@@ -107,26 +117,53 @@ def run_episodes(args: argparse.Namespace, client: PolicyClient, robot: Any) -> 
             # The last episode ended while reconnecting: get the server back before the arm moves again.
             why = reconnect_within(broker.reconnect, args.reconnect_timeout)
             if why:
-                print(f"error: lost the server {args.server} between episodes {i - 1} and {i}: {why}; the arm "
-                      f"was stopped and no further episode was started", file=sys.stderr)
+                print(
+                    f"error: lost the server {args.server} between episodes {i - 1} and {i}: {why}; the arm "
+                    f"was stopped and no further episode was started",
+                    file=sys.stderr,
+                )
                 return EXIT_LOST
         if hasattr(robot, "reset"):
             robot.reset(seed)
         broker.reset()
-        stats = run_control_loop(robot, broker.act, md["action_low"], md["action_high"], rate_hz=rate,
-                                 watchdog_s=args.watchdog, max_steps=args.max_steps,
-                                 should_stop=lambda: bool(getattr(robot, "done", False)),
-                                 reconnect=broker.reconnect, reconnect_s=args.reconnect_timeout)
-        print(json.dumps({"episode": i, "seed": seed, "success": getattr(robot, "success", None),
-                          "steps": stats.steps, "fresh": stats.fresh, "held": stats.held,
-                          "server_errors": stats.server_errors, "bad_replies": stats.bad_replies,
-                          "reconnects": stats.reconnects, "overruns": stats.overruns,
-                          "connected": stats.connected}), flush=True)
+        stats = run_control_loop(
+            robot,
+            broker.act,
+            md["action_low"],
+            md["action_high"],
+            rate_hz=rate,
+            watchdog_s=args.watchdog,
+            max_steps=args.max_steps,
+            should_stop=lambda: bool(getattr(robot, "done", False)),
+            reconnect=broker.reconnect,
+            reconnect_s=args.reconnect_timeout,
+        )
+        print(
+            json.dumps(
+                {
+                    "episode": i,
+                    "seed": seed,
+                    "success": getattr(robot, "success", None),
+                    "steps": stats.steps,
+                    "fresh": stats.fresh,
+                    "held": stats.held,
+                    "server_errors": stats.server_errors,
+                    "bad_replies": stats.bad_replies,
+                    "reconnects": stats.reconnects,
+                    "overruns": stats.overruns,
+                    "connected": stats.connected,
+                }
+            ),
+            flush=True,
+        )
         connected = stats.connected
         if stats.lost:
             # The arm was stopped; starting another episode would move it (reset) with no policy behind it.
-            print(f"error: lost the server {args.server} in episode {i} after {stats.steps} steps: {stats.lost}; "
-                  f"the arm was stopped and no further episode was started", file=sys.stderr)
+            print(
+                f"error: lost the server {args.server} in episode {i} after {stats.steps} steps: {stats.lost}; "
+                f"the arm was stopped and no further episode was started",
+                file=sys.stderr,
+            )
             return EXIT_LOST
     return 0
 
@@ -143,8 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     robot = None
     try:
         md = client.metadata
-        log.info("policy %s (encoder %s, scales %s), %s Hz, chunks of %s", md.get("checkpoint"), md.get("encoder"),
-                 md.get("scales"), md.get("control_freq"), md.get("n_action_steps"))
+        log.info(
+            "policy %s (encoder %s, scales %s), %s Hz, chunks of %s",
+            md.get("checkpoint"),
+            md.get("encoder"),
+            md.get("scales"),
+            md.get("control_freq"),
+            md.get("n_action_steps"),
+        )
         robot = make(md, args.horizon)
         return run_episodes(args, client, robot)
     except KeyboardInterrupt:

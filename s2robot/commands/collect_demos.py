@@ -1,7 +1,7 @@
 """Collect scripted-expert demonstrations into a Zarr store (resumes an existing one).
 
-    s2robot-collect n_episodes=100 env.image_size=224 store=data/cube_pick_224.zarr
-    s2robot-collect expert.dart_noise=0.2 store=data/cube_pick_224_dart.zarr   # DART: noise executed, clean labels
+s2robot-collect n_episodes=100 env.image_size=224 store=data/cube_pick_224.zarr
+s2robot-collect expert.dart_noise=0.2 store=data/cube_pick_224_dart.zarr   # DART: noise executed, clean labels
 """
 
 import json
@@ -33,10 +33,14 @@ def main(cfg: DictConfig) -> None:
         progress=True,
     )
     rate = summary["expert_success_rate"]
-    print(f"expert success: {'n/a (store already complete)' if rate is None else f'{rate:.1%}'} "
-          f"({summary['successes']}/{summary['attempts']} this run)")
-    print(f"store: {summary['store']}: {summary['n_episodes']} episodes, {summary['n_steps']} steps, "
-          f"{summary['bytes_on_disk'] / 2**20:.1f} MiB on disk")
+    print(
+        f"expert success: {'n/a (store already complete)' if rate is None else f'{rate:.1%}'} "
+        f"({summary['successes']}/{summary['attempts']} this run)"
+    )
+    print(
+        f"store: {summary['store']}: {summary['n_episodes']} episodes, {summary['n_steps']} steps, "
+        f"{summary['bytes_on_disk'] / 2**20:.1f} MiB on disk"
+    )
     print(json.dumps(summary))
 
 

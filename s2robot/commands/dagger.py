@@ -1,7 +1,7 @@
 """DAgger with the scripted expert, N rounds as one command (see s2robot.dagger.rounds).
 
-    s2robot-dagger run=runs/my_run rounds=2 episodes_per_round=50
-    s2robot-dagger 'train_overrides=["+experiment=demo_cpu","eval.enabled=false"]' rounds=2   # trains round 0 too
+s2robot-dagger run=runs/my_run rounds=2 episodes_per_round=50
+s2robot-dagger 'train_overrides=["+experiment=demo_cpu","eval.enabled=false"]' rounds=2   # trains round 0 too
 """
 
 import json
@@ -25,9 +25,11 @@ def main(cfg: DictConfig) -> None:
     summary = run_dagger(cfg, out_dir)
     for row in summary["rounds"]:
         t = row["rollout"]
-        line = (f"round {row['round']}: policy {t['successes']}/{t['episodes']} on its rollouts, store "
-                f"{row['store_episodes']} episodes; rollout {t['total_s']:.0f} s (relabel {t['relabel_s']:.1f} s), "
-                f"re-cache {row['cache_s']:.0f} s, train {row['train_s']:.0f} s")
+        line = (
+            f"round {row['round']}: policy {t['successes']}/{t['episodes']} on its rollouts, store "
+            f"{row['store_episodes']} episodes; rollout {t['total_s']:.0f} s (relabel {t['relabel_s']:.1f} s), "
+            f"re-cache {row['cache_s']:.0f} s, train {row['train_s']:.0f} s"
+        )
         if "eval" in row:
             line += f"; eval {row['eval']['successes']}/{row['eval']['n_episodes']}"
         print(line)

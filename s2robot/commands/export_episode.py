@@ -1,6 +1,6 @@
 """Write one stored episode's frames as an mp4 (H.264 via imageio-ffmpeg).
 
-    s2robot-export data/cube_pick_224.zarr --episode 0 --out ep0.mp4 [--key agentview]
+s2robot-export data/cube_pick_224.zarr --episode 0 --out ep0.mp4 [--key agentview]
 """
 
 import argparse
@@ -30,11 +30,15 @@ def main() -> None:
         raise UserError(f"--out {args.out}: folder {out_dir} does not exist; create it or choose another --out")
     buffer = ReplayBuffer.open(args.path, required_keys=(args.key,))
     if len(buffer.shape(args.key)) != 3:
-        raise UserError(f"{args.path}: key {args.key!r} holds {buffer.shape(args.key)} per step, not frames; "
-                        f"choose an image key with --key")
+        raise UserError(
+            f"{args.path}: key {args.key!r} holds {buffer.shape(args.key)} per step, not frames; "
+            f"choose an image key with --key"
+        )
     if not -buffer.n_episodes <= args.episode < buffer.n_episodes:
-        raise UserError(f"{args.path}: no episode {args.episode}, the store has {buffer.n_episodes} "
-                        f"(--episode 0..{buffer.n_episodes - 1}, or negative from the end)")
+        raise UserError(
+            f"{args.path}: no episode {args.episode}, the store has {buffer.n_episodes} "
+            f"(--episode 0..{buffer.n_episodes - 1}, or negative from the end)"
+        )
     frames = buffer.get_episode(args.episode, keys=(args.key,))[args.key]
     import imageio.v2 as imageio  # the ffmpeg plugin loads slowly: not for a mistyped argument
 

@@ -30,18 +30,24 @@ def main() -> None:
     buffer = ReplayBuffer.open(args.path)
     lengths = buffer.episode_lengths
     print(f"store:    {os.path.abspath(args.path)}")
-    print(f"episodes: {buffer.n_episodes} (success {int(buffer.episode_success.sum())}), "
-          f"skipped seeds: {len(buffer.skipped_seeds)}")
+    print(
+        f"episodes: {buffer.n_episodes} (success {int(buffer.episode_success.sum())}), "
+        f"skipped seeds: {len(buffer.skipped_seeds)}"
+    )
     if buffer.n_episodes:
         seeds = buffer.episode_seeds
-        print(f"steps:    {buffer.n_steps} (episode length min {lengths.min()} / mean {lengths.mean():.1f} "
-              f"/ max {lengths.max()}); seeds {seeds.min()}..{seeds.max()}")
+        print(
+            f"steps:    {buffer.n_steps} (episode length min {lengths.min()} / mean {lengths.mean():.1f} "
+            f"/ max {lengths.max()}); seeds {seeds.min()}..{seeds.max()}"
+        )
     print(f"on disk:  {buffer.nbytes_on_disk() / 2**20:.2f} MiB")
     print(f"{'key':<20}{'shape':<18}{'dtype':<10}{'bytes on disk':>14}{'bytes/step':>12}")
     for key in buffer.keys:
         nbytes = _dir_bytes(os.path.join(args.path, "data", key))
         per_step = nbytes / buffer.n_steps if buffer.n_steps else 0
-        print(f"{key:<20}{str(buffer.shape(key)):<18}{str(np.dtype(buffer.dtype(key))):<10}{nbytes:>14}{per_step:>12.0f}")
+        print(
+            f"{key:<20}{str(buffer.shape(key)):<18}{str(np.dtype(buffer.dtype(key))):<10}{nbytes:>14}{per_step:>12.0f}"
+        )
     attrs = buffer.attrs
     for name in ("env", "expert", "collection", "versions"):
         if name in attrs:
@@ -52,8 +58,10 @@ def main() -> None:
         for problem in problems:
             print(f"damaged: {problem}")
         if problems:
-            print(f"verify: {len(problems)} damaged run(s) of chunks; the episodes named hold lost or corrupt "
-                  f"data: collect the store again")
+            print(
+                f"verify: {len(problems)} damaged run(s) of chunks; the episodes named hold lost or corrupt "
+                f"data: collect the store again"
+            )
             sys.exit(1)
         print("verify: every chunk of every committed step is present and decodes")
 

@@ -25,8 +25,10 @@ def main(cfg: DictConfig) -> None:
     print(json.dumps(summary))
     print(f"run directory: {run_dir}")
     print(f"encoder weights: {summary['encoder_weights']}")
-    print(f"use them with: encoder={summary['encoder']} encoder.weights={summary['encoder_weights']} "
-          f"encoder.img_size={summary['img_size']}")
+    print(
+        f"use them with: encoder={summary['encoder']} encoder.weights={summary['encoder_weights']} "
+        f"encoder.img_size={summary['img_size']}"
+    )
 
 
 if __name__ == "__main__":

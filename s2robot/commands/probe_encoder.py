@@ -24,14 +24,17 @@ def main(cfg: DictConfig) -> None:
     from s2robot.encoders.probe import probe_encoder
 
     encoder = EncoderConfig.from_cfg(cfg.encoder, cfg.scales).build(resolve_device(cfg.device))
-    result = probe_encoder(encoder, to_absolute_path(cfg.store), cfg.camera, cfg.n_folds,
-                           batch_size=cfg.encoder.batch_size, seed=cfg.seed)
+    result = probe_encoder(
+        encoder, to_absolute_path(cfg.store), cfg.camera, cfg.n_folds, batch_size=cfg.encoder.batch_size, seed=cfg.seed
+    )
     text = json.dumps(result)
     print(text)
     p, b = result["probe"], result["mean_baseline"]
-    print(f"cube x,y from first-frame features ({result['n']} episodes, {result['n_folds']}-fold held out): "
-          f"RMS error {p['rms_dist_cm']:.2f} cm vs {b['rms_dist_cm']:.2f} cm predicting the mean; "
-          f"R² x {result['r2'][0]:.3f}, y {result['r2'][1]:.3f}")
+    print(
+        f"cube x,y from first-frame features ({result['n']} episodes, {result['n_folds']}-fold held out): "
+        f"RMS error {p['rms_dist_cm']:.2f} cm vs {b['rms_dist_cm']:.2f} cm predicting the mean; "
+        f"R² x {result['r2'][0]:.3f}, y {result['r2'][1]:.3f}"
+    )
     if cfg.output:
         Path(to_absolute_path(cfg.output)).write_text(text + "\n")
 

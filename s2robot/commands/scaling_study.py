@@ -44,21 +44,36 @@ def main(cfg: DictConfig) -> None:
 
     if cfg.report_only:
         infos = [run_info(d) for d in find_run_dirs(study_dir)]
-        missing = [{"cell": str(Path(i["run_dir"]).relative_to(study_dir)) or ".", "reason": i["reason"]}
-                   for i in infos if not i["finished"]]
+        missing = [
+            {"cell": str(Path(i["run_dir"]).relative_to(study_dir)) or ".", "reason": i["reason"]}
+            for i in infos
+            if not i["finished"]
+        ]
     else:
         cells, randomised = plan(cfg)
         if cfg.dry_run:
             for c in cells:
                 state, why = cell_state(study_dir / c.name, cfg.epochs, cfg.eval_episodes, c.overrides)
                 _say(f"# {c.name}: {state} ({why})")
-                _say(shlex.join(["python", "train_policy.py", *c.overrides, "eval.enabled=true",
-                                 f"hydra.run.dir={study_dir / c.name}"]))
+                _say(
+                    shlex.join(
+                        [
+                            "python",
+                            "train_policy.py",
+                            *c.overrides,
+                            "eval.enabled=true",
+                            f"hydra.run.dir={study_dir / c.name}",
+                        ]
+                    )
+                )
             return
-        _say(f"study {cfg.name}: {len(cells)} cells in {study_dir}"
-             + (f"; RANDOM weights for {randomised}" if randomised else ""))
-        statuses = run_grid(cells, study_dir, cfg.epochs, cfg.eval_episodes, subprocess_launcher(cfg.cell_threads),
-                            log=_say)
+        _say(
+            f"study {cfg.name}: {len(cells)} cells in {study_dir}"
+            + (f"; RANDOM weights for {randomised}" if randomised else "")
+        )
+        statuses = run_grid(
+            cells, study_dir, cfg.epochs, cfg.eval_episodes, subprocess_launcher(cfg.cell_threads), log=_say
+        )
         infos, missing = [], []
         for cell, status in zip(cells, statuses):
             info = run_info(study_dir / cell.name)
@@ -83,9 +98,16 @@ def main(cfg: DictConfig) -> None:
         return measure_encoder(info, dev, probe=m.probe, latency=m.latency, repeats=m.latency_repeats)
 
     report_dir = Path(to_absolute_path(cfg.report_dir)) if cfg.report_dir else study_dir
-    rows = build_report(report_dir, infos, missing, measure=measure if (m.probe or m.latency) else None,
-                        device=device, name=cfg.name if not cfg.report_only else study_dir.name,
-                        source=study_dir, log=_say)
+    rows = build_report(
+        report_dir,
+        infos,
+        missing,
+        measure=measure if (m.probe or m.latency) else None,
+        device=device,
+        name=cfg.name if not cfg.report_only else study_dir.name,
+        source=study_dir,
+        log=_say,
+    )
     _say(f"{len(rows)} rows, {len(missing)} missing cell(s): {report_dir / 'scaling.md'}")
     for m_ in missing:
         _say(f"  missing {m_['cell']}: {m_['reason']}")

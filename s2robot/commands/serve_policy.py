@@ -41,15 +41,26 @@ def serve(cfg: DictConfig) -> None:
     from s2robot.rollout.controller import PolicyController
 
     if not cfg.checkpoint:
-        raise CheckpointError("checkpoint= is required: pass a run directory of train_policy.py or its "
-                              "checkpoint.pt, e.g. checkpoint=runs/2026-11-27_10-00-00_mvp_b")
+        raise CheckpointError(
+            "checkpoint= is required: pass a run directory of train_policy.py or its "
+            "checkpoint.pt, e.g. checkpoint=runs/2026-11-27_10-00-00_mvp_b"
+        )
     runner = PolicyController.from_checkpoint(
-        to_absolute_path(str(cfg.checkpoint)), device=resolve_device(cfg.device),
-        encoder_weights=to_absolute_path(cfg.encoder_weights) if cfg.encoder_weights else None)
-    server = PolicyServer(runner, host=cfg.host, port=cfg.port, token=cfg.token,
-                          max_message_bytes=cfg.max_message_bytes, max_queue=cfg.max_queue,
-                          idle_timeout_s=cfg.idle_timeout_s, max_connections=cfg.max_connections,
-                          log_interval_s=cfg.log_interval_s)
+        to_absolute_path(str(cfg.checkpoint)),
+        device=resolve_device(cfg.device),
+        encoder_weights=to_absolute_path(cfg.encoder_weights) if cfg.encoder_weights else None,
+    )
+    server = PolicyServer(
+        runner,
+        host=cfg.host,
+        port=cfg.port,
+        token=cfg.token,
+        max_message_bytes=cfg.max_message_bytes,
+        max_queue=cfg.max_queue,
+        idle_timeout_s=cfg.idle_timeout_s,
+        max_connections=cfg.max_connections,
+        log_interval_s=cfg.log_interval_s,
+    )
 
     async def run() -> None:
         await server.start()  # ServingError should the port have been taken since check_listen
@@ -78,8 +89,10 @@ def main(cfg: DictConfig) -> None:
             sys.exit(2)
         log.error("serve_policy crashed:\n%s", redact("".join(traceback.format_exception(e)), token).rstrip())
         what = redact(f"{type(e).__name__}: {e}", token).replace("\n", " ")[:400]
-        print(f"error: serve_policy crashed: {what} (the traceback is in serve_policy.log of the run directory)",
-              file=sys.stderr)
+        print(
+            f"error: serve_policy crashed: {what} (the traceback is in serve_policy.log of the run directory)",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

@@ -32,13 +32,20 @@ def confirm_collection(cfg: DictConfig) -> None:
     if store.exists() or int(os.environ.get("RANK", "0")) != 0:
         return
     minutes = max(1, round(cfg.data.n_episodes * SECONDS_PER_DEMO / 60))
-    log.warning("data.store=%s does not exist: collecting %d expert demos into it (~%d min); Ctrl-C and fix the path "
-                "if that was a typo", cfg.data.store, cfg.data.n_episodes, minutes)
+    log.warning(
+        "data.store=%s does not exist: collecting %d expert demos into it (~%d min); Ctrl-C and fix the path "
+        "if that was a typo",
+        cfg.data.store,
+        cfg.data.n_episodes,
+        minutes,
+    )
     if sys.stdin is not None and sys.stdin.isatty():
         answer = input(f"collect {cfg.data.n_episodes} demos into {store}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
-            raise ConfigError(f"data.store={cfg.data.store} does not exist and collecting was declined; fix the path "
-                              f"or answer y (data.collect_if_missing=false refuses without asking)")
+            raise ConfigError(
+                f"data.store={cfg.data.store} does not exist and collecting was declined; fix the path "
+                f"or answer y (data.collect_if_missing=false refuses without asking)"
+            )
 
 
 @hydra_command("train_policy")
@@ -55,9 +62,15 @@ def main(cfg: DictConfig) -> None:
         from s2robot.device import resolve_device
         from s2robot.rollout.evaluate import evaluate, report_lines
 
-        result = evaluate(run_dir, os.path.join(run_dir, "eval"), n_episodes=cfg.eval.n_episodes,
-                          n_workers=cfg.eval.n_workers, n_videos=cfg.eval.n_videos,
-                          device=str(resolve_device(cfg.device)), progress=cfg.train.progress)
+        result = evaluate(
+            run_dir,
+            os.path.join(run_dir, "eval"),
+            n_episodes=cfg.eval.n_episodes,
+            n_workers=cfg.eval.n_workers,
+            n_videos=cfg.eval.n_videos,
+            device=str(resolve_device(cfg.device)),
+            progress=cfg.train.progress,
+        )
         print("\n".join(report_lines(result)))
     print(f"run directory: {run_dir}")
 

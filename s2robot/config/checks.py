@@ -54,8 +54,18 @@ def _describe(low, high, low_open, high_open) -> str:
     return f"{'<' if high_open else '<='} {high:g}"
 
 
-def number(node: Any, key: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-           high_open: bool = False, optional: bool = False, prefix: str = "", hint: str = "") -> None:
+def number(
+    node: Any,
+    key: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+    prefix: str = "",
+    hint: str = "",
+) -> None:
     """``node[key]`` within the given bounds (``optional``: null is allowed too)."""
     value = node[key]
     if value is None and optional:
@@ -83,15 +93,23 @@ def camera(node: Any, key: str, *, prefix: str = "") -> None:
 
 def device(node: Any, key: str = "device", *, prefix: str = "") -> None:
     value = node[key]
-    require(isinstance(value, str) and _DEVICE.fullmatch(value) is not None, prefix + key, value,
-            "must be auto, cpu, cuda or cuda:N")
+    require(
+        isinstance(value, str) and _DEVICE.fullmatch(value) is not None,
+        prefix + key,
+        value,
+        "must be auto, cpu, cuda or cuda:N",
+    )
 
 
 def cameras(values: Sequence[str], key: str, shown: Any = None) -> None:
     for cam in values:
-        require(cam in CAMERAS, key, values if shown is None else shown,
-                f"camera {cam!r} is not in robosuite's Lift scene{did_you_mean(cam, CAMERAS)}; cameras: "
-                f"{', '.join(CAMERAS)}")
+        require(
+            cam in CAMERAS,
+            key,
+            values if shown is None else shown,
+            f"camera {cam!r} is not in robosuite's Lift scene{did_you_mean(cam, CAMERAS)}; cameras: "
+            f"{', '.join(CAMERAS)}",
+        )
 
 
 def did_you_mean(word: Any, options: Iterable[str]) -> str:
@@ -113,8 +131,9 @@ def check_known_keys(cfg: DictConfig, prefix: str = "") -> None:
         full = f"{prefix}{key}"
         if fields is not None and key not in fields:
             where = prefix.rstrip(".") or "the top level"
-            raise ConfigError(f"{full}: no such key in {where}{did_you_mean(key, fields)}; "
-                              f"known keys: {', '.join(fields)}")
+            raise ConfigError(
+                f"{full}: no such key in {where}{did_you_mean(key, fields)}; known keys: {', '.join(fields)}"
+            )
         child = cfg._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
             check_known_keys(child, full + ".")

@@ -43,7 +43,10 @@ def validate_collect_demos(cfg: Any) -> None:
     expert = cfg.expert
     checks.number(expert, "noise", 0, optional=True, prefix="expert.", hint="the older name of expert.label_noise")
     checks.number(expert, "label_noise", 0, prefix="expert.")
-    checks.require(expert.noise is None or not expert.label_noise or expert.noise == expert.label_noise,
-                   "expert.noise", expert.noise, f"is the older name of expert.label_noise={expert.label_noise}; "
-                   f"set only expert.label_noise")
+    checks.require(
+        expert.noise is None or not expert.label_noise or expert.noise == expert.label_noise,
+        "expert.noise",
+        expert.noise,
+        f"is the older name of expert.label_noise={expert.label_noise}; set only expert.label_noise",
+    )
     checks.number(expert, "dart_noise", 0, prefix="expert.")

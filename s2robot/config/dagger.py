@@ -29,11 +29,20 @@ class DaggerSchema:
 
 def validate_dagger(cfg: Any) -> None:
     checks.check_known_keys(cfg)
-    checks.require(cfg.run is None or bool(str(cfg.run).strip()), "run", cfg.run,
-                   "a trained run directory (or its checkpoint.pt), or null to train the first policy here")
+    checks.require(
+        cfg.run is None or bool(str(cfg.run).strip()),
+        "run",
+        cfg.run,
+        "a trained run directory (or its checkpoint.pt), or null to train the first policy here",
+    )
     checks.number(cfg, "rounds", 1, hint="each round rolls the policy out, relabels and retrains")
-    checks.number(cfg, "episodes_per_round", 1, DAGGER_SEEDS_PER_ROUND,
-                  hint=f"a round has {DAGGER_SEEDS_PER_ROUND} seeds of its own")
+    checks.number(
+        cfg,
+        "episodes_per_round",
+        1,
+        DAGGER_SEEDS_PER_ROUND,
+        hint=f"a round has {DAGGER_SEEDS_PER_ROUND} seeds of its own",
+    )
     checks.number(cfg, "beta", 0, 1, hint="the probability of executing the expert's action instead of the policy's")
     checks.choice(cfg, "store_mode", STORE_MODES)
     checks.number(cfg, "n_workers", 1, optional=True, hint="null: one per CPU core")

@@ -44,8 +44,12 @@ def _placement(env: Any, p: str) -> None:
         if OmegaConf.is_missing(env.placement, name):  # a partial override (eval's env) sets some ranges only
             continue
         lo_hi = list(env.placement[name])
-        checks.require(len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1], f"{p}placement.{name}", lo_hi,
-                       "must be [low, high] with low <= high")
+        checks.require(
+            len(lo_hi) == 2 and lo_hi[0] <= lo_hi[1],
+            f"{p}placement.{name}",
+            lo_hi,
+            "must be [low, high] with low <= high",
+        )
 
 
 _CHECKS: dict[str, Callable[[Any, str], None]] = {
@@ -72,8 +76,12 @@ def validate_env_overrides(overrides: Any, key: str = "env") -> dict:
     plain = OmegaConf.to_container(overrides, resolve=True) if OmegaConf.is_config(overrides) else dict(overrides)
     fields = EnvSchema.__dataclass_fields__
     for name in plain:
-        checks.require(name in fields, f"{key}.{name}", plain[name],
-                       f"not an env key{checks.did_you_mean(name, fields)}; env keys: {', '.join(fields)}")
+        checks.require(
+            name in fields,
+            f"{key}.{name}",
+            plain[name],
+            f"not an env key{checks.did_you_mean(name, fields)}; env keys: {', '.join(fields)}",
+        )
     try:
         typed = OmegaConf.merge(OmegaConf.structured(EnvSchema), plain)
     except Exception as e:  # omegaconf's ValidationError: a value of the wrong type

@@ -89,8 +89,12 @@ def validate_pretrain_mae(cfg: Any) -> None:
     checks.number(m, "mask_ratio", 0, 1, low_open=True, high_open=True, prefix="mae.", hint="MAE uses 0.75")
     for key in ("decoder_dim", "decoder_depth", "decoder_heads"):
         checks.number(m, key, 1, prefix="mae.")
-    checks.require(m.decoder_dim % m.decoder_heads == 0, "mae.decoder_heads", m.decoder_heads,
-                   f"must divide mae.decoder_dim={m.decoder_dim}")
+    checks.require(
+        m.decoder_dim % m.decoder_heads == 0,
+        "mae.decoder_heads",
+        m.decoder_heads,
+        f"must divide mae.decoder_dim={m.decoder_dim}",
+    )
     d = cfg.data
     checks.camera(d, "camera", prefix="data.")
     checks.number(d, "stride", 1, prefix="data.")
@@ -106,8 +110,12 @@ def validate_pretrain_mae(cfg: Any) -> None:
     checks.number(t, "warmup_steps", 0, prefix="train.")
     checks.number(t, "weight_decay", 0, prefix="train.")
     betas = list(t.betas)
-    checks.require(len(betas) == 2 and all(0 <= b < 1 for b in betas), "train.betas", betas,
-                   "must be two numbers in [0, 1), e.g. [0.9,0.95]")
+    checks.require(
+        len(betas) == 2 and all(0 <= b < 1 for b in betas),
+        "train.betas",
+        betas,
+        "must be two numbers in [0, 1), e.g. [0.9,0.95]",
+    )
     checks.number(t, "grad_clip", 0, optional=True, prefix="train.", hint="0 or null: no clipping")
     checks.number(t, "log_every", 1, prefix="train.")
     checks.number(t, "save_every", 1, prefix="train.")

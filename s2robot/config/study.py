@@ -67,8 +67,12 @@ def validate_scaling_study(cfg: Any) -> None:
     if cfg.report_only:  # reads finished run directories only: the grid does not matter
         return
     seeds = list(cfg.seeds)
-    checks.require(len(seeds) > 0 and all(s >= 0 for s in seeds) and len(set(seeds)) == len(seeds), "seeds", seeds,
-                   "distinct training seeds >= 0, e.g. [0,1,2]")
+    checks.require(
+        len(seeds) > 0 and all(s >= 0 for s in seeds) and len(set(seeds)) == len(seeds),
+        "seeds",
+        seeds,
+        "distinct training seeds >= 0, e.g. [0,1,2]",
+    )
     checks.number(cfg, "image_size", 1)
     checks.number(cfg, "n_demos", 2)
     checks.number(cfg, "epochs", 1)
@@ -78,8 +82,9 @@ def validate_scaling_study(cfg: Any) -> None:
     checks.number(cfg, "cell_threads", 1, optional=True)
     checks.require(len(cfg.grid) > 0, "grid", cfg.grid, "at least one {encoder: ..., scales: [[1], ...]} entry")
     for i, entry in enumerate(cfg.grid):
-        checks.require(len(entry.scales) > 0, f"grid[{i}].scales", entry.scales,
-                       "at least one scale set, e.g. [[1],[1,2]]")
+        checks.require(
+            len(entry.scales) > 0, f"grid[{i}].scales", entry.scales, "at least one scale set, e.g. [[1],[1,2]]"
+        )
         for scales in entry.scales:
             validate_scales(scales, f"grid[{i}].scales")
     # last: the encoder registry loads torch (s2robot.encoders imports it)
@@ -89,6 +94,9 @@ def validate_scaling_study(cfg: Any) -> None:
         get_spec(entry.encoder)  # UnknownEncoderError lists the known ones
     for key in ("weights", "img_size"):
         for enc in cfg[key]:
-            checks.require(enc in ENCODERS, f"{key}.{enc}", cfg[key][enc],
-                           f"{enc!r} is not an encoder{checks.did_you_mean(enc, ENCODERS)}; known: "
-                           f"{', '.join(sorted(ENCODERS))}")
+            checks.require(
+                enc in ENCODERS,
+                f"{key}.{enc}",
+                cfg[key][enc],
+                f"{enc!r} is not an encoder{checks.did_you_mean(enc, ENCODERS)}; known: {', '.join(sorted(ENCODERS))}",
+            )

@@ -63,6 +63,7 @@ class CameraEncoderSchema:
     entry is checked against this in validate_cameras instead. A key not given takes the shared
     value (``encoder.<key>``, ``scales``, ``policy.visual_pool``); null is a value here
     (``img_size: null`` is the encoder's native size)."""
+
     name: str = MISSING
     weights: str | None = MISSING
     img_size: int | None = MISSING
@@ -93,8 +94,12 @@ def validate_demo_seeds(node: Any, n_key: str, prefix: str = "") -> None:
     checks.number(node, "seed_start", 0, prefix=prefix)
     checks.number(node, n_key, 1, prefix=prefix)
     end = node.seed_start + node[n_key]
-    checks.require(end <= DEMO_SEEDS_END, prefix + "seed_start", node.seed_start,
-                   f"demo seeds [{node.seed_start}, {end}) must stay below the evaluation seeds ({DEMO_SEEDS_END})")
+    checks.require(
+        end <= DEMO_SEEDS_END,
+        prefix + "seed_start",
+        node.seed_start,
+        f"demo seeds [{node.seed_start}, {end}) must stay below the evaluation seeds ({DEMO_SEEDS_END})",
+    )
 
 
 def validate_train_policy(cfg: Any) -> None:
@@ -103,8 +108,12 @@ def validate_train_policy(cfg: Any) -> None:
     s2robot.training.train.validate.)"""
     checks.check_known_keys(cfg)
     inputs = list(cfg.inputs)
-    checks.require(len(inputs) > 0 and all(i in INPUTS for i in inputs), "inputs", inputs,
-                   f"each must be one of {', '.join(INPUTS)}, e.g. inputs=[vision,proprio]")
+    checks.require(
+        len(inputs) > 0 and all(i in INPUTS for i in inputs),
+        "inputs",
+        inputs,
+        f"each must be one of {', '.join(INPUTS)}, e.g. inputs=[vision,proprio]",
+    )
     checks.require(len(set(inputs)) == len(inputs), "inputs", inputs, "each input at most once")
     vision = "vision" in inputs
     # With per-camera options each camera's pool is checked against its own features (below).
@@ -113,8 +122,9 @@ def validate_train_policy(cfg: Any) -> None:
     checks.number(cfg, "seed", 0)
     checks.device(cfg)
     d = cfg.data
-    checks.require(bool(d.store), "data.store", d.store,
-                   "a path to the demonstration store, e.g. data/cube_pick_224.zarr")
+    checks.require(
+        bool(d.store), "data.store", d.store, "a path to the demonstration store, e.g. data/cube_pick_224.zarr"
+    )
     validate_cameras(cfg)
     checks.number(d, "n_episodes", 2, prefix="data.", hint="training needs a train and a validation episode")
     validate_demo_seeds(d, "n_episodes", prefix="data.")
@@ -146,6 +156,7 @@ def validate_train_policy(cfg: Any) -> None:
 class CameraOptions:
     """One camera's encoder (the ``encoder`` group's keys), S² scales and head pool, after its
     ``camera_encoders`` overrides; ``overridden``: the keys that camera set itself."""
+
     encoder: dict
     scales: tuple[int, ...]
     visual_pool: str
@@ -169,7 +180,9 @@ def camera_options(cfg: Any) -> dict[str, CameraOptions]:
         out[cam] = CameraOptions(
             encoder={**shared, **{k: v for k, v in given.items() if k in CAMERA_ENCODER_KEYS}},
             scales=tuple(int(s) for s in given.get("scales", cfg.scales)),
-            visual_pool=str(given.get("visual_pool", cfg.policy.visual_pool)), overridden=frozenset(given))
+            visual_pool=str(given.get("visual_pool", cfg.policy.visual_pool)),
+            overridden=frozenset(given),
+        )
     return out
 
 
@@ -178,28 +191,49 @@ def validate_cameras(cfg: Any) -> None:
     d = cfg.data
     checks.camera(d, "camera", prefix="data.")  # first: named as typed when data.cameras comes from it
     cams = list(d.cameras)
-    checks.require(len(cams) > 0, "data.cameras", cams,
-                   "give at least one camera, e.g. data.cameras=[agentview,robot0_eye_in_hand]")
+    checks.require(
+        len(cams) > 0,
+        "data.cameras",
+        cams,
+        "give at least one camera, e.g. data.cameras=[agentview,robot0_eye_in_hand]",
+    )
     checks.cameras(cams, "data.cameras")
-    checks.require(len(set(cams)) == len(cams), "data.cameras", cams,
-                   "each camera at most once: a camera listed twice would feed the head the same view twice")
+    checks.require(
+        len(set(cams)) == len(cams),
+        "data.cameras",
+        cams,
+        "each camera at most once: a camera listed twice would feed the head the same view twice",
+    )
     fields = CameraEncoderSchema.__dataclass_fields__
     for cam, node in cfg.camera_encoders.items():
         key = f"camera_encoders.{cam}"
-        checks.require(cam in cams, key, node,
-                       f"options for a camera the policy does not see (data.cameras={checks.show(cams)})"
-                       f"{checks.did_you_mean(cam, cams)}; add {cam} to data.cameras or drop {key}")
-        checks.require(isinstance(node, DictConfig), key, node,
-                       f"must be a map of options, e.g. +{key}.scales=[1,2,3]; keys: {', '.join(fields)}")
+        checks.require(
+            cam in cams,
+            key,
+            node,
+            f"options for a camera the policy does not see (data.cameras={checks.show(cams)})"
+            f"{checks.did_you_mean(cam, cams)}; add {cam} to data.cameras or drop {key}",
+        )
+        checks.require(
+            isinstance(node, DictConfig),
+            key,
+            node,
+            f"must be a map of options, e.g. +{key}.scales=[1,2,3]; keys: {', '.join(fields)}",
+        )
         for name in node:
-            checks.require(name in fields, f"{key}.{name}", node[name],
-                           f"not a per-camera option{checks.did_you_mean(name, fields)}; keys: {', '.join(fields)}")
+            checks.require(
+                name in fields,
+                f"{key}.{name}",
+                node[name],
+                f"not a per-camera option{checks.did_you_mean(name, fields)}; keys: {', '.join(fields)}",
+            )
         try:
             OmegaConf.merge(OmegaConf.structured(CameraEncoderSchema), node)
         except Exception as e:  # omegaconf's ValidationError: a value of the wrong type
             name = getattr(e, "full_key", None)
-            raise checks.fail(f"{key}.{name}" if name else key, node[name] if name in node else node,
-                              str(e).splitlines()[0]) from None
+            raise checks.fail(
+                f"{key}.{name}" if name else key, node[name] if name in node else node, str(e).splitlines()[0]
+            ) from None
 
 
 def validate_camera_encoders(cfg: Any) -> None:
@@ -219,13 +253,24 @@ def validate_camera_encoders(cfg: Any) -> None:
         pool, feature = opts.visual_pool, opts.encoder["feature"]
         checks.require(pool in VISUAL_POOLS, pool_key, pool, f"must be one of {', '.join(VISUAL_POOLS)}")
         if feature == "tokens":
-            checks.require(pool != "none", pool_key, pool,
-                           f"camera {cam}'s features are tokens: pool them with attn or keypoints (or set "
-                           f"{p}feature=cls)")
+            checks.require(
+                pool != "none",
+                pool_key,
+                pool,
+                f"camera {cam}'s features are tokens: pool them with attn or keypoints (or set {p}feature=cls)",
+            )
         else:
-            checks.require(pool == "none", pool_key, pool,
-                           f"pools over the token grid, and camera {cam}'s features are {feature}: set "
-                           f"{p}feature=tokens or {pool_key}=none")
+            checks.require(
+                pool == "none",
+                pool_key,
+                pool,
+                f"pools over the token grid, and camera {cam}'s features are {feature}: set "
+                f"{p}feature=tokens or {pool_key}=none",
+            )
         if pool == "attn":  # policies.obs_encoder.AttentionPool: 4 heads over policy.hidden
-            checks.require(cfg.policy.hidden % 4 == 0, "policy.hidden", cfg.policy.hidden,
-                           f"must be a multiple of 4 with attn pooling (camera {cam})")
+            checks.require(
+                cfg.policy.hidden % 4 == 0,
+                "policy.hidden",
+                cfg.policy.hidden,
+                f"must be a multiple of 4 with attn pooling (camera {cam})",
+            )

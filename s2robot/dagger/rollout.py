@@ -35,8 +35,9 @@ class _Episode:
         self.rng = np.random.default_rng((seed, _BETA_STREAM))
         self.expert_steps = 0
 
-    def record(self, obs: Mapping[str, np.ndarray], info: Mapping[str, Any], label: np.ndarray,
-               executed: np.ndarray) -> None:
+    def record(
+        self, obs: Mapping[str, np.ndarray], info: Mapping[str, Any], label: np.ndarray, executed: np.ndarray
+    ) -> None:
         for key, values in self.steps.items():
             if key == "action":
                 values.append(label)
@@ -51,9 +52,17 @@ class _Episode:
         return {k: np.stack(v) for k, v in self.steps.items()}
 
 
-def rollout_relabel(controller, env_cfg: Mapping[str, Any], seeds: Sequence[int], keys: Sequence[str],
-                    on_episode: Callable[[int, dict[str, np.ndarray], bool], None], n_workers: int = 1,
-                    beta: float = 0.0, expert: ScriptedExpert | None = None, progress: bool = False) -> dict:
+def rollout_relabel(
+    controller,
+    env_cfg: Mapping[str, Any],
+    seeds: Sequence[int],
+    keys: Sequence[str],
+    on_episode: Callable[[int, dict[str, np.ndarray], bool], None],
+    n_workers: int = 1,
+    beta: float = 0.0,
+    expert: ScriptedExpert | None = None,
+    progress: bool = False,
+) -> dict:
     """Run one episode per seed with ``controller`` in ``n_workers`` envs made from ``env_cfg``;
     ``on_episode(seed, arrays, success)`` receives each finished episode (``arrays``: ``keys``, one
     row per step). ``success``: the episode's own outcome, under the executed actions.
@@ -80,8 +89,19 @@ def rollout_relabel(controller, env_cfg: Mapping[str, Any], seeds: Sequence[int]
     return {**stats, **{k: round(v, 3) for k, v in t.items()}, "total_s": round(time.perf_counter() - t0, 3)}
 
 
-def _run(pool: EnvPool, controller, expert: ScriptedExpert, seeds: list[int], keys: list[str], on_episode,
-         n_workers: int, beta: float, t: dict, stats: dict, bar) -> None:
+def _run(
+    pool: EnvPool,
+    controller,
+    expert: ScriptedExpert,
+    seeds: list[int],
+    keys: list[str],
+    on_episode,
+    n_workers: int,
+    beta: float,
+    t: dict,
+    stats: dict,
+    bar,
+) -> None:
     """Every seed, each worker starting the next one as soon as its episode ends (as evaluation does)."""
     obs_keys = controller.obs_keys
     ids = list(range(n_workers))
@@ -126,10 +146,10 @@ def _run(pool: EnvPool, controller, expert: ScriptedExpert, seeds: list[int], ke
                 bar.update(1)
                 done.append(i)
         restart = done[: max(0, len(seeds) - next_index)]
-        for i in done[len(restart):]:
+        for i in done[len(restart) :]:
             episodes[i] = current[i] = None
         if restart:
-            new_seeds = seeds[next_index: next_index + len(restart)]
+            new_seeds = seeds[next_index : next_index + len(restart)]
             next_index += len(restart)
             for i, seed, (obs, info, _) in zip(restart, new_seeds, pool.reset(restart, new_seeds)):
                 current[i], episodes[i] = (obs, info), _Episode(seed, keys)

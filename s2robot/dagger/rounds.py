@@ -69,16 +69,20 @@ def train_config(overrides: Sequence[str], base: Mapping[str, Any] | None = None
         return compose_train(overrides)
     groups = [o for o in overrides if o.startswith(("+", "~")) or o.split("=", 1)[0] in GROUPS or "=" not in o]
     if groups:
-        raise ConfigError(f"train_overrides={show(list(overrides))}: {show(groups)} add keys or choose config groups, "
-                          f"which a run's stored config cannot take; give key=value overrides (train.epochs=50), "
-                          f"or set run=null to train the first policy here with them")
+        raise ConfigError(
+            f"train_overrides={show(list(overrides))}: {show(groups)} add keys or choose config groups, "
+            f"which a run's stored config cannot take; give key=value overrides (train.epochs=50), "
+            f"or set run=null to train the first policy here with them"
+        )
     cfg = compose_train([f"policy={base['policy']['name']}"])
     try:
         cfg = OmegaConf.merge(cfg, base)
         return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except Exception as e:  # omegaconf: a key or type the schema no longer has
-        raise ConfigError(f"the run's training config does not fit today's train_policy schema "
-                          f"({str(e).splitlines()[0]}); retrain the run, or set run=null") from e
+        raise ConfigError(
+            f"the run's training config does not fit today's train_policy schema "
+            f"({str(e).splitlines()[0]}); retrain the run, or set run=null"
+        ) from e
 
 
 def _cameras(cfg: DictConfig) -> list[str]:
@@ -92,19 +96,27 @@ def check_store(store: Path, cameras: Sequence[str]) -> None:
     could not record, and every camera the policy looks through."""
     buffer = ReplayBuffer.open(store)
     if missing := [k for k in PRIVILEGED_STATE if k not in buffer.keys]:
-        raise StoreError(f"{store}: no {', '.join(missing)} in this store (it has {buffer.keys}): DAgger's expert "
-                         f"labels states from the cube's pose, and every episode of a store has the same keys; "
-                         f"use a store made by scripts/collect_demos.py, which records them")
+        raise StoreError(
+            f"{store}: no {', '.join(missing)} in this store (it has {buffer.keys}): DAgger's expert "
+            f"labels states from the cube's pose, and every episode of a store has the same keys; "
+            f"use a store made by scripts/collect_demos.py, which records them"
+        )
     env = buffer.attrs.get("env")
     if not isinstance(env, Mapping):
-        raise StoreError(f"{store}: does not record the env it was collected in (attrs 'env'), so its episodes "
-                         f"cannot be continued in the same env; collect it again with scripts/collect_demos.py")
+        raise StoreError(
+            f"{store}: does not record the env it was collected in (attrs 'env'), so its episodes "
+            f"cannot be continued in the same env; collect it again with scripts/collect_demos.py"
+        )
     if extra := sorted(set(buffer.keys) - recordable_keys(env)):
-        raise StoreError(f"{store}: holds {extra}, which a DAgger rollout cannot record; use a store made by "
-                         f"scripts/collect_demos.py")
+        raise StoreError(
+            f"{store}: holds {extra}, which a DAgger rollout cannot record; use a store made by "
+            f"scripts/collect_demos.py"
+        )
     if missing := [c for c in cameras if c not in env.get("cameras", ())]:
-        raise StoreError(f"{store}: collected with cameras {show(list(env.get('cameras', ())))}, the policy looks "
-                         f"through {show(missing)} too; use the store the policy was trained on")
+        raise StoreError(
+            f"{store}: collected with cameras {show(list(env.get('cameras', ())))}, the policy looks "
+            f"through {show(missing)} too; use the store the policy was trained on"
+        )
 
 
 def plan(dcfg: DictConfig, out_dir: Path) -> Start:
@@ -116,12 +128,16 @@ def plan(dcfg: DictConfig, out_dir: Path) -> Start:
         run_dir = Path(dcfg.run)
         ckpt = load_checkpoint(run_dir)
         if not ckpt.get("config"):
-            raise ConfigError(f"run={dcfg.run}: its checkpoint holds no training config to retrain with; use a run "
-                              f"of train_policy.py, or set run=null to train the first policy here")
+            raise ConfigError(
+                f"run={dcfg.run}: its checkpoint holds no training config to retrain with; use a run "
+                f"of train_policy.py, or set run=null to train the first policy here"
+            )
         store = Path(os.path.abspath(ckpt["store"]["path"]))
         if not store.exists():
-            raise StoreError(f"{store}: the store run={dcfg.run} was trained on is missing; DAgger adds its episodes "
-                             f"to that store (or a copy of it): put it back there, or set run=null to start anew")
+            raise StoreError(
+                f"{store}: the store run={dcfg.run} was trained on is missing; DAgger adds its episodes "
+                f"to that store (or a copy of it): put it back there, or set run=null to start anew"
+            )
         base = train_config(overrides, ckpt["config"])
     else:
         run_dir, base = None, train_config(overrides)
@@ -131,8 +147,9 @@ def plan(dcfg: DictConfig, out_dir: Path) -> Start:
     if store.exists():
         check_store(store, _cameras(base))
     if dcfg.store_mode == "copy" and (out_dir / "store.zarr").exists():
-        raise StoreError(f"{out_dir / 'store.zarr'}: already exists; give DAgger a new run directory "
-                         f"(hydra.run.dir=...)")
+        raise StoreError(
+            f"{out_dir / 'store.zarr'}: already exists; give DAgger a new run directory (hydra.run.dir=...)"
+        )
     return Start(base=base, run_dir=run_dir, store=store)
 
 
@@ -181,8 +198,13 @@ def run_dagger(dcfg: DictConfig, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = plan(dcfg, out_dir)
-    summary: dict[str, Any] = {"run": str(start.run_dir) if start.run_dir else None, "store_mode": dcfg.store_mode,
-                               "beta": dcfg.beta, "episodes_per_round": dcfg.episodes_per_round, "rounds": []}
+    summary: dict[str, Any] = {
+        "run": str(start.run_dir) if start.run_dir else None,
+        "store_mode": dcfg.store_mode,
+        "beta": dcfg.beta,
+        "episodes_per_round": dcfg.episodes_per_round,
+        "rounds": [],
+    }
     run_dir = start.run_dir
     if run_dir is None:  # round 0: the first policy, on expert demos only (collected if missing)
         run_dir = out_dir / "round_0"
@@ -207,19 +229,29 @@ def run_dagger(dcfg: DictConfig, out_dir: str | Path) -> dict:
             try:
                 buffer.add_episode(arrays, seed=seed, success=success, episode_round=r)
             except OSError as e:  # add_episode rolled the episode back
-                raise StoreError(f"{store}: writing the DAgger episode of seed {seed} failed ({type(e).__name__}: "
-                                 f"{e}); the store keeps its {buffer.n_episodes} committed episodes: free disk "
-                                 f"space and run DAgger again in a new run directory") from e
+                raise StoreError(
+                    f"{store}: writing the DAgger episode of seed {seed} failed ({type(e).__name__}: "
+                    f"{e}); the store keeps its {buffer.n_episodes} committed episodes: free disk "
+                    f"space and run DAgger again in a new run directory"
+                ) from e
 
         log.info("DAgger round %d: %d rollouts of %s (seeds %d..%d)", r, len(seeds), run_dir, seeds[0], seeds[-1])
-        rollout = rollout_relabel(controller, env_cfg, seeds, keys, add, n_workers=n_workers, beta=dcfg.beta,
-                                  progress=dcfg.progress)
+        rollout = rollout_relabel(
+            controller, env_cfg, seeds, keys, add, n_workers=n_workers, beta=dcfg.beta, progress=dcfg.progress
+        )
         del controller
         policy_dir, run_dir = run_dir, out_dir / f"round_{r}"
-        row = {"round": r, "seeds": [seeds[0], seeds[-1]], "policy": str(policy_dir), "rollout": rollout,
-               "rollout_success_rate": rollout["successes"] / max(1, rollout["episodes"]),
-               "store_episodes": buffer.n_episodes, "store_steps": buffer.n_steps, **_retrain(cfg, run_dir),
-               "checkpoint": str(run_dir)}
+        row = {
+            "round": r,
+            "seeds": [seeds[0], seeds[-1]],
+            "policy": str(policy_dir),
+            "rollout": rollout,
+            "rollout_success_rate": rollout["successes"] / max(1, rollout["episodes"]),
+            "store_episodes": buffer.n_episodes,
+            "store_steps": buffer.n_steps,
+            **_retrain(cfg, run_dir),
+            "checkpoint": str(run_dir),
+        }
         if dcfg.eval_episodes:
             row["eval"] = _evaluate(run_dir, dcfg, device)
         row["total_s"] = round(time.perf_counter() - t0, 3)
@@ -234,8 +266,19 @@ def _evaluate(run_dir: Path, dcfg: DictConfig, device) -> dict:
     from s2robot.rollout.evaluate import evaluate
 
     t0 = time.perf_counter()
-    result = evaluate(run_dir, run_dir / "eval", n_episodes=dcfg.eval_episodes, n_workers=dcfg.n_workers,
-                      n_videos=0, device=str(device), progress=dcfg.progress)
-    return {"n_episodes": dcfg.eval_episodes, "successes": int(result.get("successes", 0)),
-            "success_rate": result.get("success_rate"), "success_ci95": result.get("success_ci95"),
-            "eval_s": round(time.perf_counter() - t0, 3)}
+    result = evaluate(
+        run_dir,
+        run_dir / "eval",
+        n_episodes=dcfg.eval_episodes,
+        n_workers=dcfg.n_workers,
+        n_videos=0,
+        device=str(device),
+        progress=dcfg.progress,
+    )
+    return {
+        "n_episodes": dcfg.eval_episodes,
+        "successes": int(result.get("successes", 0)),
+        "success_rate": result.get("success_rate"),
+        "success_ci95": result.get("success_ci95"),
+        "eval_s": round(time.perf_counter() - t0, 3),
+    }

@@ -102,8 +102,12 @@ def run_expert_episode(
 
 def expert_config(label_noise: float = 0.0, dart_noise: float = 0.0, dart_per_episode: bool = False) -> dict[str, Any]:
     """What a store records of the expert that made it (its ``expert`` attrs)."""
-    return {"name": "ScriptedExpert", "label_noise": float(label_noise), "dart_noise": float(dart_noise),
-            "dart_per_episode": bool(dart_per_episode and dart_noise > 0)}
+    return {
+        "name": "ScriptedExpert",
+        "label_noise": float(label_noise),
+        "dart_noise": float(dart_noise),
+        "dart_per_episode": bool(dart_per_episode and dart_noise > 0),
+    }
 
 
 def recorded_expert(attrs: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -88,8 +88,9 @@ def _exclusive(lock_path: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def cached_features(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int = 64,
-                    progress: bool = True) -> tuple[np.ndarray, str]:
+def cached_features(
+    store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int = 64, progress: bool = True
+) -> tuple[np.ndarray, str]:
     """Features of every frame of ``store[camera]`` (``n_steps x *encoder.feature_shape``) and the
     cache path; computed and written only when no sound cache with the same key exists."""
     key = cache_key(encoder, store, camera)
@@ -107,8 +108,9 @@ def cached_features(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, 
         ) from e
 
 
-def _build(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int, progress: bool,
-           path: str, key: dict) -> np.ndarray:
+def _build(
+    store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int, progress: bool, path: str, key: dict
+) -> np.ndarray:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with _exclusive(path + ".lock"):
         if (features := _load_complete(path, key)) is not None:  # built by the run we waited for
@@ -126,17 +128,23 @@ def _build(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_siz
     return features
 
 
-def _compute(store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int, progress: bool,
-             path: str, key: dict) -> np.ndarray:
+def _compute(
+    store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int, progress: bool, path: str, key: dict
+) -> np.ndarray:
     n = store.n_steps
     # Token maps are large; half precision halves the cache with no effect on a BC head.
     dtype = np.float16 if encoder.feature == "tokens" else np.float32
     group = zarr.open_group(path, mode="w")
     group.attrs.update({"key": key, "complete": False})
-    out = writer(group.create_array(
-        "features", shape=(n, *encoder.feature_shape), dtype=dtype,
-        chunks=(max(1, min(batch_size, n)), *encoder.feature_shape),
-        compressors=checksummed(zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"))))
+    out = writer(
+        group.create_array(
+            "features",
+            shape=(n, *encoder.feature_shape),
+            dtype=dtype,
+            chunks=(max(1, min(batch_size, n)), *encoder.feature_shape),
+            compressors=checksummed(zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")),
+        )
+    )
     bar = None
     if progress:
         from tqdm import tqdm

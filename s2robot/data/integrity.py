@@ -37,8 +37,9 @@ def checksummed(compressor: zarr.codecs.BloscCodec) -> list:
 def writer(arr: zarr.Array) -> zarr.Array:
     """``arr``, writing every chunk: zarr skips chunks equal to the fill value by default, and here
     a chunk absent on disk must mean damage."""
-    return zarr.Array(zarr.AsyncArray(metadata=arr.metadata, store_path=arr.store_path,
-                                      config={"write_empty_chunks": True}))
+    return zarr.Array(
+        zarr.AsyncArray(metadata=arr.metadata, store_path=arr.store_path, config={"write_empty_chunks": True})
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +72,11 @@ def missing_chunks(arr: zarr.Array, start: int, stop: int) -> list[int]:
     base = os.path.join(root, *arr.path.split("/"))
     others = list(itertools.product(*(range(-(-n // c)) for n, c in zip(arr.shape[1:], arr.chunks[1:]))))
     encode = arr.metadata.encode_chunk_key
-    return [i for i in _chunks(arr, start, stop)
-            if not all(os.path.exists(os.path.join(base, encode((i, *rest)))) for rest in others)]
+    return [
+        i
+        for i in _chunks(arr, start, stop)
+        if not all(os.path.exists(os.path.join(base, encode((i, *rest)))) for rest in others)
+    ]
 
 
 def _decode_error(arr: zarr.Array, start: int, stop: int) -> str | None:
@@ -130,13 +134,15 @@ def describe(name: str, d: Damage, episode_ends: np.ndarray | None = None) -> st
     return f"{name} rows {d.start}..{d.stop - 1}{where}: {d.reason}"
 
 
-def verify_arrays(data: dict[str, tuple[zarr.Array, int]], meta: dict[str, tuple[zarr.Array, int]],
-                  episode_ends: np.ndarray) -> list[str]:
+def verify_arrays(
+    data: dict[str, tuple[zarr.Array, int]], meta: dict[str, tuple[zarr.Array, int]], episode_ends: np.ndarray
+) -> list[str]:
     """Every chunk of the committed rows of a store's arrays, ``name -> (array, rows)``: one line per
     damaged run. Meta arrays are only decoded: older stores lack their all-zero chunks (an
     all-False episode_success), and a missing episode_ends chunk already fails on open."""
-    problems = [describe(name, d, episode_ends)
-                for name, (arr, rows) in data.items() for d in find_damage(arr, 0, rows)]
+    problems = [
+        describe(name, d, episode_ends) for name, (arr, rows) in data.items() for d in find_damage(arr, 0, rows)
+    ]
     for name, (arr, rows) in meta.items():
         problems += [describe(name, d) for d in find_damage(arr, 0, rows, presence=False)]
     return problems

@@ -113,11 +113,23 @@ class ReplayBuffer:
             root.require_group("data")
             meta = root.require_group("meta")
             for key, dtype in _META.items():
-                meta.create_array(key, shape=(0,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressors(False),
-                                  fill_value=False if dtype == np.bool_ else -1)  # -1: no seed, no end
+                meta.create_array(
+                    key,
+                    shape=(0,),
+                    chunks=(LOWDIM_CHUNK,),
+                    dtype=dtype,
+                    compressors=_compressors(False),
+                    fill_value=False if dtype == np.bool_ else -1,
+                )  # -1: no seed, no end
             for key, (dtype, default) in _LATER_EPISODE_META.items():
-                meta.create_array(key, shape=(0,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressors(False),
-                                  fill_value=default)
+                meta.create_array(
+                    key,
+                    shape=(0,),
+                    chunks=(LOWDIM_CHUNK,),
+                    dtype=dtype,
+                    compressors=_compressors(False),
+                    fill_value=default,
+                )
             if os.path.exists(path):
                 shutil.rmtree(path)
             os.rename(tmp, path)
@@ -165,9 +177,7 @@ class ReplayBuffer:
         except KeyError as e:
             raise StoreError(f"{path}: store is incomplete, {e} is missing; delete it and collect again") from e
         except Exception as e:
-            raise StoreError(
-                f"{path}: store is damaged ({type(e).__name__}: {e}); delete it and collect again"
-            ) from e
+            raise StoreError(f"{path}: store is damaged ({type(e).__name__}: {e}); delete it and collect again") from e
         missing = [k for k in required_keys if k not in buffer.keys]
         if missing:
             raise StoreError(
@@ -203,8 +213,9 @@ class ReplayBuffer:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def add_episode(self, episode: Mapping[str, np.ndarray], seed: int = -1, success: bool = True,
-                    episode_round: int = 0) -> int:
+    def add_episode(
+        self, episode: Mapping[str, np.ndarray], seed: int = -1, success: bool = True, episode_round: int = 0
+    ) -> int:
         """Append one episode (every array with the same number of steps T >= 1); returns its index.
         ``episode_round``: 0 for an expert demonstration, k for an episode of DAgger round k."""
         if self.mode != "a":
@@ -230,7 +241,10 @@ class ReplayBuffer:
                     image = _is_image(value.dtype, value.shape[1:])
                     chunks = (1, *value.shape[1:]) if image else (LOWDIM_CHUNK, *value.shape[1:])
                     self._data.create_array(
-                        key, shape=(0, *value.shape[1:]), chunks=chunks, dtype=value.dtype,
+                        key,
+                        shape=(0, *value.shape[1:]),
+                        chunks=chunks,
+                        dtype=value.dtype,
                         compressors=_compressors(image),
                     )
                 writer(self._data[key]).append(value, axis=0)
@@ -259,8 +273,14 @@ class ReplayBuffer:
         that recovery trims like the others'."""
         if name not in self._meta:
             dtype, default = _LATER_EPISODE_META[name]
-            arr = self._meta.create_array(name, shape=(self.n_episodes,), chunks=(LOWDIM_CHUNK,), dtype=dtype,
-                                          compressors=_compressors(False), fill_value=default)
+            arr = self._meta.create_array(
+                name,
+                shape=(self.n_episodes,),
+                chunks=(LOWDIM_CHUNK,),
+                dtype=dtype,
+                compressors=_compressors(False),
+                fill_value=default,
+            )
             if self.n_episodes:
                 writer(arr)[:] = np.full(self.n_episodes, default, dtype=dtype)  # every chunk on disk
         return self._meta[name]
@@ -360,8 +380,9 @@ class ReplayBuffer:
         """Checks every chunk of every committed step (reads the whole store): one line per
         damaged run of chunks; an empty list when the store is intact."""
         meta_rows = {n: self.n_episodes for n in ("episode_ends", *_EPISODE_META, *self._later_meta)}
-        meta = {f"meta/{n}": (self._meta[n], meta_rows.get(n, self._meta[n].shape[0]))
-                for n in (*_META, *self._later_meta)}
+        meta = {
+            f"meta/{n}": (self._meta[n], meta_rows.get(n, self._meta[n].shape[0])) for n in (*_META, *self._later_meta)
+        }
         return verify_arrays({f"data/{k}": (self._data[k], self.n_steps) for k in self.keys}, meta, self._ends)
 
     def __getitem__(self, key: str) -> np.ndarray:

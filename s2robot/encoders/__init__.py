@@ -11,8 +11,18 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from s2robot.encoders.registry import (ENCODERS, IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD,
-                                       EncoderSpec, UnknownEncoderError, get_spec, register, resolve_spec)
+from s2robot.encoders.registry import (
+    ENCODERS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INCEPTION_MEAN,
+    INCEPTION_STD,
+    EncoderSpec,
+    UnknownEncoderError,
+    get_spec,
+    register,
+    resolve_spec,
+)
 
 _LAZY = {
     "build_backbone": "s2robot.encoders.backbone",
@@ -22,9 +32,23 @@ _LAZY = {
     "load_weights": "s2robot.encoders.weights",
 }
 
-__all__ = ["ENCODERS", "FEATURES", "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD", "EncoderSpec",
-           "FrozenS2Encoder", "UnknownEncoderError", "WeightsError", "build_backbone", "build_encoder", "get_spec",
-           "register", "resolve_spec"]
+__all__ = [
+    "ENCODERS",
+    "FEATURES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "INCEPTION_MEAN",
+    "INCEPTION_STD",
+    "EncoderSpec",
+    "FrozenS2Encoder",
+    "UnknownEncoderError",
+    "WeightsError",
+    "build_backbone",
+    "build_encoder",
+    "get_spec",
+    "register",
+    "resolve_spec",
+]
 
 
 def __getattr__(name: str):
@@ -64,8 +88,16 @@ def build_encoder(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         backbone = build_backbone(spec)
-    weights_id = load_weights(backbone, spec, weights, seed=seed, cache_dir=cache_dir,
-                              allow_family_mismatch=allow_family_mismatch)
-    enc = FrozenS2Encoder(spec, backbone, scales=scales, feature=feature, output_grid=output_grid,
-                          weights_id=weights_id, max_batch=max_batch)
+    weights_id = load_weights(
+        backbone, spec, weights, seed=seed, cache_dir=cache_dir, allow_family_mismatch=allow_family_mismatch
+    )
+    enc = FrozenS2Encoder(
+        spec,
+        backbone,
+        scales=scales,
+        feature=feature,
+        output_grid=output_grid,
+        weights_id=weights_id,
+        max_batch=max_batch,
+    )
     return enc.to(device=device, dtype=dtype or torch.float32)

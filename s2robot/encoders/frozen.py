@@ -28,8 +28,11 @@ def _check_unit_range(x: torch.Tensor) -> None:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("float images hold NaN or inf; pass finite values in [0, 1] (or the uint8 frames)")
     if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        hint = ("they look like 0-255 pixel values: divide by 255 or pass the uint8 frames" if hi > 2 else
-                "the encoder normalises them itself, so pass them before any normalisation")
+        hint = (
+            "they look like 0-255 pixel values: divide by 255 or pass the uint8 frames"
+            if hi > 2
+            else "the encoder normalises them itself, so pass them before any normalisation"
+        )
         raise ValueError(f"float images must hold values in [0, 1], these range over [{lo:g}, {hi:g}]; {hint}")
 
 
@@ -41,8 +44,17 @@ class FrozenS2Encoder(nn.Module):
     ``"mean"`` (mean of patch tokens) or ``"tokens"`` (CLS + all patch tokens).
     """
 
-    def __init__(self, spec: EncoderSpec, backbone: nn.Module, *, scales, feature: str = "cls",
-                 output_grid: str = "native", weights_id: str = "unknown", max_batch: int | None = None):
+    def __init__(
+        self,
+        spec: EncoderSpec,
+        backbone: nn.Module,
+        *,
+        scales,
+        feature: str = "cls",
+        output_grid: str = "native",
+        weights_id: str = "unknown",
+        max_batch: int | None = None,
+    ):
         super().__init__()
         if feature not in FEATURES:
             raise ValueError(f"feature must be one of {FEATURES}, got {feature!r}")
@@ -79,8 +91,14 @@ class FrozenS2Encoder(nn.Module):
         return (self.feature_dim,)
 
     def describe(self) -> dict:
-        return {"encoder": self.spec.name, "weights": self.weights_id, "scales": list(self.scales),
-                "feature": self.feature, "output_grid": self.output_grid, "img_size": self.spec.img_size}
+        return {
+            "encoder": self.spec.name,
+            "weights": self.weights_id,
+            "scales": list(self.scales),
+            "feature": self.feature,
+            "output_grid": self.output_grid,
+            "img_size": self.spec.img_size,
+        }
 
     def preprocess(self, images) -> torch.Tensor:
         """Frames -> normalised float ``B x 3 x H x W`` on the encoder's device and dtype."""
@@ -106,8 +124,15 @@ class FrozenS2Encoder(nn.Module):
     def forward(self, images) -> torch.Tensor:
         with torch.inference_mode():
             x = self.preprocess(images)
-            tokens = s2_forward(self.backbone.forward_features, x, self.scales, tile_size=self.spec.img_size,
-                                num_prefix_tokens=1, output_grid=self.output_grid, max_batch=self.max_batch)
+            tokens = s2_forward(
+                self.backbone.forward_features,
+                x,
+                self.scales,
+                tile_size=self.spec.img_size,
+                num_prefix_tokens=1,
+                output_grid=self.output_grid,
+                max_batch=self.max_batch,
+            )
             if self.feature == "cls":
                 out = tokens[:, 0]
             elif self.feature == "mean":

@@ -10,8 +10,10 @@ import torch
 
 def image_stats(mean: Sequence[float], std: Sequence[float], device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """``1 x 3 x 1 x 1`` float32 tensors, to broadcast over ``B x 3 x H x W`` images."""
-    return (torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1),
-            torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1))
+    return (
+        torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1),
+        torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1),
+    )
 
 
 def normalize_images(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -48,7 +48,7 @@ class _RidgePath:
 
     def coef(self, alpha: float) -> np.ndarray:
         lam = alpha * self.n * self.d
-        return self.vt.T @ ((self.s / (self.s ** 2 + lam))[:, None] * self.uty)
+        return self.vt.T @ ((self.s / (self.s**2 + lam))[:, None] * self.uty)
 
     def predict(self, x: np.ndarray, alpha: float) -> np.ndarray:
         xs = (np.asarray(x, np.float64) - self.x_mean) / self.x_scale
@@ -75,16 +75,26 @@ def select_alpha(x: np.ndarray, y: np.ndarray, alphas=DEFAULT_ALPHAS, n_folds: i
 def _errors(pred: np.ndarray, y: np.ndarray, scale: float) -> dict:
     err = (pred - y) * scale
     dist = np.linalg.norm(err, axis=1)
-    return {"rmse_cm": np.sqrt((err ** 2).mean(0)).round(3).tolist(),
-            "mae_cm": np.abs(err).mean(0).round(3).tolist(),
-            "rms_dist_cm": round(float(np.sqrt((dist ** 2).mean())), 3),
-            "mean_dist_cm": round(float(dist.mean()), 3),
-            "median_dist_cm": round(float(np.median(dist)), 3)}
+    return {
+        "rmse_cm": np.sqrt((err**2).mean(0)).round(3).tolist(),
+        "mae_cm": np.abs(err).mean(0).round(3).tolist(),
+        "rms_dist_cm": round(float(np.sqrt((dist**2).mean())), 3),
+        "mean_dist_cm": round(float(dist.mean()), 3),
+        "median_dist_cm": round(float(np.median(dist)), 3),
+    }
 
 
-def probe_features(features: np.ndarray, targets: np.ndarray, *, n_folds: int = 5, seed: int = 0,
-                   alphas=DEFAULT_ALPHAS, inner_folds: int = 5, scale: float = M_TO_CM,
-                   target_names=("x", "y")) -> dict:
+def probe_features(
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    alphas=DEFAULT_ALPHAS,
+    inner_folds: int = 5,
+    scale: float = M_TO_CM,
+    target_names=("x", "y"),
+) -> dict:
     """K-fold held-out ridge probe ``features (n x d) -> targets (n x t)``.
 
     Every sample is predicted once, by a model fit (and tuned) on the other folds; the
@@ -105,20 +115,23 @@ def probe_features(features: np.ndarray, targets: np.ndarray, *, n_folds: int = 
         alpha = select_alpha(x[train], y[train], alphas, inner_folds, seed + 1 + k)
         # The cube lies in the workspace: a prediction outside the training targets' range is
         # clipped to it (training information only), so one odd frame cannot dominate the RMS.
-        pred[test] = np.clip(_RidgePath(x[train], y[train]).predict(x[test], alpha),
-                             y[train].min(0), y[train].max(0))
+        pred[test] = np.clip(_RidgePath(x[train], y[train]).predict(x[test], alpha), y[train].min(0), y[train].max(0))
         base[test] = y[train].mean(0)
         fold_of[test] = k
         chosen.append(alpha)
     sst = ((y - y.mean(0)) ** 2).sum(0)
     r2 = 1 - ((pred - y) ** 2).sum(0) / np.where(sst > 0, sst, np.nan)
     return {
-        "n": int(len(x)), "dim": int(x.shape[1]), "n_folds": len(folds), "targets": list(target_names),
+        "n": int(len(x)),
+        "dim": int(x.shape[1]),
+        "n_folds": len(folds),
+        "targets": list(target_names),
         "probe": _errors(pred, y, scale),
         "mean_baseline": _errors(base, y, scale),
         "r2": np.round(r2, 4).tolist(),
         "alphas": chosen,
-        "predictions": pred, "fold_of": fold_of,  # arrays, for callers; probe_encoder drops them
+        "predictions": pred,
+        "fold_of": fold_of,  # arrays, for callers; probe_encoder drops them
     }
 
 
@@ -131,12 +144,13 @@ def first_frames(store, camera: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_frames(encoder, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    out = [encoder(frames[i:i + batch_size]).float().cpu().numpy() for i in range(0, len(frames), batch_size)]
+    out = [encoder(frames[i : i + batch_size]).float().cpu().numpy() for i in range(0, len(frames), batch_size)]
     return np.concatenate(out).reshape(len(frames), -1)
 
 
-def probe_encoder(encoder, store, camera: str = "agentview", n_folds: int = 5, *, batch_size: int = 64,
-                  seed: int = 0) -> dict:
+def probe_encoder(
+    encoder, store, camera: str = "agentview", n_folds: int = 5, *, batch_size: int = 64, seed: int = 0
+) -> dict:
     """Linear probe of a frozen encoder (any ``build_encoder`` configuration) on a demo store
     (path or ReplayBuffer): first frame of every episode -> cube x, y. JSON-ready dict."""
     from s2robot.data.replay_buffer import ReplayBuffer, StoreError
@@ -144,13 +158,21 @@ def probe_encoder(encoder, store, camera: str = "agentview", n_folds: int = 5, *
     if not isinstance(store, ReplayBuffer):
         store = ReplayBuffer.open(store, required_keys=(camera, "cube_pos"))
     if store.n_episodes < 2 * n_folds:
-        raise StoreError(f"{store.path}: {store.n_episodes} episodes; a {n_folds}-fold probe needs at least "
-                         f"{2 * n_folds} (collect more or lower n_folds)")
+        raise StoreError(
+            f"{store.path}: {store.n_episodes} episodes; a {n_folds}-fold probe needs at least "
+            f"{2 * n_folds} (collect more or lower n_folds)"
+        )
     frames, cube_xy = first_frames(store, camera)
     feats = encode_frames(encoder, frames, batch_size)
     result = probe_features(feats, cube_xy, n_folds=n_folds, seed=seed)
     result.pop("predictions")
     result.pop("fold_of")
     describe = encoder.describe() if hasattr(encoder, "describe") else {}
-    return {**describe, "store": str(store.path), "camera": camera, "frame_size": int(frames.shape[1]),
-            "cube_xy_std_cm": (cube_xy.std(0) * M_TO_CM).round(3).tolist(), **result}
+    return {
+        **describe,
+        "store": str(store.path),
+        "camera": camera,
+        "frame_size": int(frames.shape[1]),
+        "cube_xy_std_cm": (cube_xy.std(0) * M_TO_CM).round(3).tolist(),
+        **result,
+    }

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # timm's augreg ViTs are trained on [-1, 1] inputs.
@@ -63,9 +62,7 @@ def get_spec(name: str) -> EncoderSpec:
     try:
         return ENCODERS[name]
     except KeyError:
-        raise UnknownEncoderError(
-            f"unknown encoder {name!r}; known encoders: {', '.join(sorted(ENCODERS))}"
-        ) from None
+        raise UnknownEncoderError(f"unknown encoder {name!r}; known encoders: {', '.join(sorted(ENCODERS))}") from None
 
 
 _MVP_URL = "https://berkeley.box.com/shared/static/{}.pth"
@@ -73,33 +70,101 @@ _mvp = partial(EncoderSpec, family="mvp", patch_size=16, mean=IMAGENET_MEAN, std
 _timm = partial(EncoderSpec, family="timm", img_size=224, patch_size=16, mean=INCEPTION_MEAN, std=INCEPTION_STD)
 
 # MVP quirks (ir413/mvp): ViT-S has 12 heads, not timm's 6; ViT-L is trained at 256 px.
-register(_mvp(name="mvp_s", img_size=224, embed_dim=384, depth=12, num_heads=12,
-              checkpoint="vits-mae-hoi.pth", md5="fe6e30eb4256fae298ea0a6c6b4c1ae7",
-              url=_MVP_URL.format("m93ynem558jo8vltlads5rcmnahgsyzr"),
-              description="MVP ViT-S/16, MAE on HOI frames"))
-register(_mvp(name="mvp_b", img_size=224, embed_dim=768, depth=12, num_heads=12,
-              checkpoint="vitb-mae-egosoup.pth", md5="526093597ac1dc55df618bcbdfe8da4a",
-              url=_MVP_URL.format("0ckepd2ja3pi570z89ogd899cn387yut"),
-              description="MVP ViT-B/16, MAE on Ego Soup"))
-register(_mvp(name="mvp_l", img_size=256, embed_dim=1024, depth=24, num_heads=16,
-              checkpoint="vitl-256-mae-egosoup.pth", md5="5352b0b6c04f044f67eba41b667fcde6",
-              url=_MVP_URL.format("6p0pc47mlpp4hhwlin2hf035lxlgddxr"),
-              description="MVP ViT-L/16 at 256 px, MAE on Ego Soup"))
-register(_timm(name="vit_t", embed_dim=192, depth=12, num_heads=3,
-               checkpoint="vit_tiny_patch16_224.safetensors", timm_name="vit_tiny_patch16_224",
-               description="timm ViT-Ti/16"))
-register(_timm(name="vit_s", embed_dim=384, depth=12, num_heads=6,
-               checkpoint="vit_small_patch16_224.safetensors", timm_name="vit_small_patch16_224",
-               description="timm ViT-S/16"))
-register(_timm(name="vit_b", embed_dim=768, depth=12, num_heads=12,
-               checkpoint="vit_base_patch16_224.safetensors", timm_name="vit_base_patch16_224",
-               description="timm ViT-B/16"))
-register(_timm(name="vit_l", embed_dim=1024, depth=24, num_heads=16,
-               checkpoint="vit_large_patch16_224.safetensors", timm_name="vit_large_patch16_224",
-               description="timm ViT-L/16"))
-register(_timm(name="vit_h", patch_size=14, embed_dim=1280, depth=32, num_heads=16,
-               checkpoint="vit_huge_patch14_224.safetensors", timm_name="vit_huge_patch14_224",
-               description="timm ViT-H/14"))
+register(
+    _mvp(
+        name="mvp_s",
+        img_size=224,
+        embed_dim=384,
+        depth=12,
+        num_heads=12,
+        checkpoint="vits-mae-hoi.pth",
+        md5="fe6e30eb4256fae298ea0a6c6b4c1ae7",
+        url=_MVP_URL.format("m93ynem558jo8vltlads5rcmnahgsyzr"),
+        description="MVP ViT-S/16, MAE on HOI frames",
+    )
+)
+register(
+    _mvp(
+        name="mvp_b",
+        img_size=224,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        checkpoint="vitb-mae-egosoup.pth",
+        md5="526093597ac1dc55df618bcbdfe8da4a",
+        url=_MVP_URL.format("0ckepd2ja3pi570z89ogd899cn387yut"),
+        description="MVP ViT-B/16, MAE on Ego Soup",
+    )
+)
+register(
+    _mvp(
+        name="mvp_l",
+        img_size=256,
+        embed_dim=1024,
+        depth=24,
+        num_heads=16,
+        checkpoint="vitl-256-mae-egosoup.pth",
+        md5="5352b0b6c04f044f67eba41b667fcde6",
+        url=_MVP_URL.format("6p0pc47mlpp4hhwlin2hf035lxlgddxr"),
+        description="MVP ViT-L/16 at 256 px, MAE on Ego Soup",
+    )
+)
+register(
+    _timm(
+        name="vit_t",
+        embed_dim=192,
+        depth=12,
+        num_heads=3,
+        checkpoint="vit_tiny_patch16_224.safetensors",
+        timm_name="vit_tiny_patch16_224",
+        description="timm ViT-Ti/16",
+    )
+)
+register(
+    _timm(
+        name="vit_s",
+        embed_dim=384,
+        depth=12,
+        num_heads=6,
+        checkpoint="vit_small_patch16_224.safetensors",
+        timm_name="vit_small_patch16_224",
+        description="timm ViT-S/16",
+    )
+)
+register(
+    _timm(
+        name="vit_b",
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        checkpoint="vit_base_patch16_224.safetensors",
+        timm_name="vit_base_patch16_224",
+        description="timm ViT-B/16",
+    )
+)
+register(
+    _timm(
+        name="vit_l",
+        embed_dim=1024,
+        depth=24,
+        num_heads=16,
+        checkpoint="vit_large_patch16_224.safetensors",
+        timm_name="vit_large_patch16_224",
+        description="timm ViT-L/16",
+    )
+)
+register(
+    _timm(
+        name="vit_h",
+        patch_size=14,
+        embed_dim=1280,
+        depth=32,
+        num_heads=16,
+        checkpoint="vit_huge_patch14_224.safetensors",
+        timm_name="vit_huge_patch14_224",
+        description="timm ViT-H/14",
+    )
+)
 
 
 def resolve_spec(name: str, img_size: int | None = None) -> EncoderSpec:

@@ -58,12 +58,16 @@ def _how_to_get(spec: EncoderSpec, target: Path) -> str:
     if spec.url:
         where = f"download {spec.url} (MD5 {spec.md5}) to {target}"
     elif spec.timm_name:
-        where = (f"on a machine with internet, save timm.create_model('{spec.timm_name}', pretrained=True)"
-                 f".state_dict() with safetensors to {target}")
+        where = (
+            f"on a machine with internet, save timm.create_model('{spec.timm_name}', pretrained=True)"
+            f".state_dict() with safetensors to {target}"
+        )
     else:
         where = f"put the checkpoint at {target}"
-    return (f"{where}, or pass a local file with encoder.weights=/path/to/checkpoint "
-            f"(or encoder.weights=random for a pipeline check without meaningful features)")
+    return (
+        f"{where}, or pass a local file with encoder.weights=/path/to/checkpoint "
+        f"(or encoder.weights=random for a pipeline check without meaningful features)"
+    )
 
 
 def _download(url: str, target: Path, md5: str | None, timeout: float) -> None:
@@ -124,8 +128,10 @@ class Checkpoint:
         """Why this looks like an MAE pre-training file (MVP's or facebookresearch/mae's), or ""."""
         decoder = sorted(k for k in self.state_dict if k.startswith(_MAE_DECODER_PREFIXES))
         training = sorted(set(self.extras) & set(_MAE_TRAINING_KEYS))
-        return ", ".join(([f"MAE decoder keys ({decoder[0]}, ...)"] if decoder else [])
-                         + ([f"MAE training entries {training}"] if training else []))
+        return ", ".join(
+            ([f"MAE decoder keys ({decoder[0]}, ...)"] if decoder else [])
+            + ([f"MAE training entries {training}"] if training else [])
+        )
 
 
 def _one_line(e: BaseException) -> str:
@@ -162,9 +168,11 @@ def read_checkpoint(path: str | Path, spec: EncoderSpec | None = None) -> Checkp
         others = [o for o in _published_by(md5) if spec is not None and o.name != spec.name]
         if others:
             other = others[0].name
-            raise WeightsError(f"{path} has MD5 {md5}: this is {other}'s checkpoint; use encoder={other} "
-                               f"(not encoder={spec.name}, which it would load into with the wrong architecture "
-                               f"or input normalisation)")
+            raise WeightsError(
+                f"{path} has MD5 {md5}: this is {other}'s checkpoint; use encoder={other} "
+                f"(not encoder={spec.name}, which it would load into with the wrong architecture "
+                f"or input normalisation)"
+            )
         trusted = spec is not None and spec.md5 == md5
         try:
             if path.suffix == ".safetensors":  # no pickle in it: nothing to trust
@@ -211,15 +219,21 @@ def load_state_dict_strict(model: nn.Module, sd: dict[str, torch.Tensor], spec: 
     own = model.state_dict()
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
-    shapes = sorted(f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(sd) & set(own) if sd[k].shape != own[k].shape)
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(sd) & set(own)
+        if sd[k].shape != own[k].shape
+    )
     if missing or unexpected or shapes:
+
         def few(xs):
             return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "")
 
-        problems = [f"missing keys: {few(missing)}" if missing else "",
-                    f"unexpected keys: {few(unexpected)}" if unexpected else "",
-                    f"shape mismatches: {few(shapes)}" if shapes else ""]
+        problems = [
+            f"missing keys: {few(missing)}" if missing else "",
+            f"unexpected keys: {few(unexpected)}" if unexpected else "",
+            f"shape mismatches: {few(shapes)}" if shapes else "",
+        ]
         raise WeightsError(
             f"checkpoint {source} does not match encoder {spec.name} (ViT patch {spec.patch_size}, dim "
             f"{spec.embed_dim}, depth {spec.depth}, {spec.img_size} px): "
@@ -279,8 +293,15 @@ def check_family(spec: EncoderSpec, ckpt: Checkpoint, source: str) -> None:
         )
 
 
-def load_weights(model: nn.Module, spec: EncoderSpec, weights, *, seed: int = 0,
-                 cache_dir: str | Path | None = None, allow_family_mismatch: bool = False) -> str:
+def load_weights(
+    model: nn.Module,
+    spec: EncoderSpec,
+    weights,
+    *,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    allow_family_mismatch: bool = False,
+) -> str:
     """Fill ``model`` from ``weights`` (path | "auto" | "random"); return the weights identity.
 
     ``allow_family_mismatch`` skips `check_family` (a file it misjudges); another encoder's
@@ -289,7 +310,10 @@ def load_weights(model: nn.Module, spec: EncoderSpec, weights, *, seed: int = 0,
     if path is None:
         log.warning(
             "encoder %s uses RANDOM weights (seed %d): features are not meaningful, results say "
-            "nothing about the method; use for pipeline checks only", spec.name, seed)
+            "nothing about the method; use for pipeline checks only",
+            spec.name,
+            seed,
+        )
         return f"random:seed{seed}"
     ckpt = read_checkpoint(path, spec)
     if not allow_family_mismatch:

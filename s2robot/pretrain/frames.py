@@ -30,7 +30,7 @@ def _square_uint8(frames: np.ndarray, size: int) -> np.ndarray:
     h, w = frames.shape[1:3]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    frames = frames[:, top:top + side, left:left + side]
+    frames = frames[:, top : top + side, left : left + side]
     if side == size:
         return np.ascontiguousarray(frames, dtype=np.uint8)
     out = []
@@ -58,8 +58,9 @@ def _folder_frames(folder: str, stride: int) -> list[np.ndarray]:
         raise ConfigError(f"data.folders: {folder} is not a directory; give folders of images or videos")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS + VIDEO_EXTS)
     if not files:
-        raise ConfigError(f"data.folders: {folder} holds no images ({', '.join(IMAGE_EXTS)}) or videos "
-                          f"({', '.join(VIDEO_EXTS)})")
+        raise ConfigError(
+            f"data.folders: {folder} holds no images ({', '.join(IMAGE_EXTS)}) or videos ({', '.join(VIDEO_EXTS)})"
+        )
     out = []
     for path in files:
         try:
@@ -101,5 +102,3 @@ def load_frames(data_cfg: DictConfig, view_size: int) -> tuple[torch.Tensor, dic
         "stride": stride,
     }
     return torch.from_numpy(frames), summary
-
-

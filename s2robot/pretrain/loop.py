@@ -53,14 +53,20 @@ def lr_at(step: int, cfg: DictConfig) -> float:
     return warmup_cosine(step, t.warmup_steps, t.steps, peak=t.lr, floor=t.min_lr)
 
 
-def make_batch(frames: torch.Tensor, model: MAE, cfg: DictConfig, g: torch.Generator,
-               device: torch.device) -> torch.Tensor:
+def make_batch(
+    frames: torch.Tensor, model: MAE, cfg: DictConfig, g: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """A normalised batch of random crops at the model's view size."""
     idx = torch.randint(len(frames), (cfg.train.batch_size,), generator=g)
     aug = cfg.data.aug
-    x = random_resized_crop(frames[idx.to(frames.device)].to(device), model.view_size,
-                            scale=tuple(aug.crop_scale), ratio=tuple(aug.crop_ratio), hflip=bool(aug.hflip),
-                            generator=g)
+    x = random_resized_crop(
+        frames[idx.to(frames.device)].to(device),
+        model.view_size,
+        scale=tuple(aug.crop_scale),
+        ratio=tuple(aug.crop_ratio),
+        hflip=bool(aug.hflip),
+        generator=g,
+    )
     return normalize(x, model.spec)
 
 
@@ -71,8 +77,15 @@ def normalize(x: torch.Tensor, spec) -> torch.Tensor:
 def build_mae(cfg: DictConfig) -> MAE:
     spec = resolve_spec(cfg.encoder.name, cfg.encoder.img_size)
     m = cfg.mae
-    return MAE(spec, scales=list(cfg.scales), mask_ratio=m.mask_ratio, decoder_dim=m.decoder_dim,
-               decoder_depth=m.decoder_depth, decoder_heads=m.decoder_heads, norm_pix_loss=m.norm_pix_loss)
+    return MAE(
+        spec,
+        scales=list(cfg.scales),
+        mask_ratio=m.mask_ratio,
+        decoder_dim=m.decoder_dim,
+        decoder_depth=m.decoder_depth,
+        decoder_heads=m.decoder_heads,
+        norm_pix_loss=m.norm_pix_loss,
+    )
 
 
 def export_encoder(model: MAE, path: Path, provenance: dict) -> None:
@@ -85,8 +98,10 @@ def _check_resume(cfg: DictConfig, saved: dict) -> None:
     for key in _RESUME_KEYS:
         a, b = OmegaConf.select(OmegaConf.create(saved), key), OmegaConf.select(OmegaConf.create(now), key)
         if a != b:
-            raise ConfigError(f"resume=true, but {key}={b} differs from the run being resumed ({a}); "
-                              f"use the same settings or a new run directory")
+            raise ConfigError(
+                f"resume=true, but {key}={b} differs from the run being resumed ({a}); "
+                f"use the same settings or a new run directory"
+            )
 
 
 def validate(cfg: DictConfig) -> None:
@@ -108,8 +123,10 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
     state_path, encoder_path = run_dir / STATE_NAME, run_dir / ENCODER_NAME
 
     if not cfg.resume and state_path.exists():
-        raise ConfigError(f"{run_dir} already holds a pre-training run; pass resume=true to continue it "
-                          f"or choose another hydra.run.dir")
+        raise ConfigError(
+            f"{run_dir} already holds a pre-training run; pass resume=true to continue it "
+            f"or choose another hydra.run.dir"
+        )
     if cfg.resume and not state_path.exists():
         raise ConfigError(f"resume=true but {state_path} does not exist; set hydra.run.dir to the run to resume")
     # Data first: a missing store or folder fails before any model is built.
@@ -118,8 +135,7 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = build_mae(cfg).to(device)
-    opt = torch.optim.AdamW(param_groups(model, cfg.train.weight_decay), lr=cfg.train.lr,
-                            betas=tuple(cfg.train.betas))
+    opt = torch.optim.AdamW(param_groups(model, cfg.train.weight_decay), lr=cfg.train.lr, betas=tuple(cfg.train.betas))
     step, elapsed_before = 0, 0.0
     if cfg.resume:
         state = torch.load(state_path, map_location="cpu", weights_only=True)  # our own format: tensors and plain data
@@ -134,9 +150,17 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
     if device.type == "cuda":
         frames = frames.to(device)
     vis = frames[np.linspace(0, len(frames) - 1, min(cfg.vis.n_images, len(frames))).round().astype(np.int64)]
-    log.info("MAE pre-training %s at %d px, scales %s, on %d frames (%d px), %d steps of %d on %s",
-             model.spec.name, model.spec.img_size, model.scales, len(frames), data_summary["frame_size"],
-             cfg.train.steps, cfg.train.batch_size, device)
+    log.info(
+        "MAE pre-training %s at %d px, scales %s, on %d frames (%d px), %d steps of %d on %s",
+        model.spec.name,
+        model.spec.img_size,
+        model.scales,
+        len(frames),
+        data_summary["frame_size"],
+        cfg.train.steps,
+        cfg.train.batch_size,
+        device,
+    )
 
     columns = ["step", "loss", *[f"loss_x{s:g}" for s in model.scales], "lr", "images_per_s", "seconds"]
     metrics = MetricsLog(run_dir / "metrics.csv", columns, resume_after=step if cfg.resume else None)
@@ -159,9 +183,17 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
         }
 
     def save(final_loss: float | None) -> None:
-        atomic_torch_save({"format": STATE_FORMAT, "step": step, "seconds": elapsed_before + time.perf_counter() - t0,
-                      "model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "config": OmegaConf.to_container(cfg, resolve=True)}, state_path)
+        atomic_torch_save(
+            {
+                "format": STATE_FORMAT,
+                "step": step,
+                "seconds": elapsed_before + time.perf_counter() - t0,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "config": OmegaConf.to_container(cfg, resolve=True),
+            },
+            state_path,
+        )
         export_encoder(model, encoder_path, provenance(final_loss))
         save_reconstructions(model, vis, run_dir / "reconstruction.png", cfg.seed)
 
@@ -201,15 +233,30 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
         if step % cfg.train.log_every == 0 or step == cfg.train.steps or out_of_time:
             now = time.perf_counter()
             mean = np.mean(window, axis=0)
-            metrics.write(dict(zip(columns, [step, *[round(float(v), 5) for v in mean], f"{lr:.3g}",
-                                             round(len(window) * cfg.train.batch_size / (now - t_log), 1),
-                                             round(elapsed_before + now - t0, 1)])))
+            metrics.write(
+                dict(
+                    zip(
+                        columns,
+                        [
+                            step,
+                            *[round(float(v), 5) for v in mean],
+                            f"{lr:.3g}",
+                            round(len(window) * cfg.train.batch_size / (now - t_log), 1),
+                            round(elapsed_before + now - t0, 1),
+                        ],
+                    )
+                )
+            )
             window, t_log = [], now
         if step % cfg.train.save_every == 0 or step == cfg.train.steps or out_of_time:
             save(last_loss)
         if out_of_time and step < cfg.train.steps:
-            log.warning("train.time_limit_min=%s reached at step %d of %d: stopping; resume=true continues",
-                        limit, step, cfg.train.steps)
+            log.warning(
+                "train.time_limit_min=%s reached at step %d of %d: stopping; resume=true continues",
+                limit,
+                step,
+                cfg.train.steps,
+            )
             stopped_early = True
             break
     if bar is not None:
@@ -217,7 +264,15 @@ def pretrain(cfg: DictConfig, run_dir: str | Path) -> dict:
     metrics.close()
     if step == 0 or (cfg.resume and last_loss is None):  # nothing left to do, still refresh the outputs
         save(None)
-    return {"encoder_weights": str(encoder_path.resolve()), "state": str(state_path.resolve()),
-            "encoder": model.spec.name, "img_size": model.spec.img_size, "scales": list(model.scales),
-            "steps": step, "final_loss": last_loss, "stopped_early": stopped_early,
-            "seconds": round(elapsed_before + time.perf_counter() - t0, 1), "n_frames": len(frames)}
+    return {
+        "encoder_weights": str(encoder_path.resolve()),
+        "state": str(state_path.resolve()),
+        "encoder": model.spec.name,
+        "img_size": model.spec.img_size,
+        "scales": list(model.scales),
+        "steps": step,
+        "final_loss": last_loss,
+        "stopped_early": stopped_early,
+        "seconds": round(elapsed_before + time.perf_counter() - t0, 1),
+        "n_frames": len(frames),
+    }

@@ -64,8 +64,14 @@ def sincos_pos_embed(dim: int, grid: int, cls_token: bool = True) -> torch.Tenso
     return torch.from_numpy(pe).float()[None]
 
 
-def random_masking(batch: int, n_patches: int, mask_ratio: float, *, generator: torch.Generator | None = None,
-                   device: torch.device | str = "cpu"):
+def random_masking(
+    batch: int,
+    n_patches: int,
+    mask_ratio: float,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+):
     """Per-sample random shuffle; keep the first ``n_patches * (1 - mask_ratio)`` of it.
 
     Returns ``ids_keep`` (B x n_keep), ``mask`` (B x N, 1 = masked, 0 = kept) and ``ids_restore``
@@ -91,8 +97,9 @@ def patch_targets(imgs: torch.Tensor, p: int, norm_pix: bool) -> torch.Tensor:
     return target
 
 
-def masked_patch_loss(pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, p: int,
-                      norm_pix: bool = True) -> torch.Tensor:
+def masked_patch_loss(
+    pred: torch.Tensor, imgs: torch.Tensor, mask: torch.Tensor, p: int, norm_pix: bool = True
+) -> torch.Tensor:
     """Mean squared error over the masked patches only (``mask`` 1 = masked)."""
     per_patch = ((pred.float() - patch_targets(imgs, p, norm_pix)) ** 2).mean(dim=-1)
     return (per_patch * mask).sum() / mask.sum().clamp_min(1)
@@ -108,12 +115,18 @@ def s2_views(x: torch.Tensor, scales: Sequence[float], tile_size: int) -> list[t
     ``x`` may be larger than the native size (a crop of a high-resolution frame): each scale
     is then built from its pixels, not from the scale-1 view.
     """
-    return [split_chessboard(resize_to(x, size), size // tile_size)
-            for size in scale_sizes(scales, tile_size)]
+    return [split_chessboard(resize_to(x, size), size // tile_size) for size in scale_sizes(scales, tile_size)]
 
 
-def random_resized_crop(frames: torch.Tensor, out_size: int, *, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3),
-                        hflip: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_resized_crop(
+    frames: torch.Tensor,
+    out_size: int,
+    *,
+    scale=(0.5, 1.0),
+    ratio=(3 / 4, 4 / 3),
+    hflip: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """uint8 ``B x H x W x 3`` frames -> float ``B x 3 x out x out`` in [0, 1], one random crop each.
 
     ``scale`` is the crop's fraction of the frame area, ``ratio`` its aspect ratio (log-uniform);
@@ -145,9 +158,17 @@ def random_resized_crop(frames: torch.Tensor, out_size: int, *, scale=(0.5, 1.0)
 class MAE(nn.Module):
     """MAE around ``build_backbone(spec)``; ``self.encoder`` is what gets exported."""
 
-    def __init__(self, spec: EncoderSpec, *, scales: Sequence[float] = (1,), mask_ratio: float = 0.75,
-                 decoder_dim: int = 128, decoder_depth: int = 2, decoder_heads: int = 4,
-                 norm_pix_loss: bool = True):
+    def __init__(
+        self,
+        spec: EncoderSpec,
+        *,
+        scales: Sequence[float] = (1,),
+        mask_ratio: float = 0.75,
+        decoder_dim: int = 128,
+        decoder_depth: int = 2,
+        decoder_heads: int = 4,
+        norm_pix_loss: bool = True,
+    ):
         super().__init__()
         if not 0 < mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
@@ -157,17 +178,21 @@ class MAE(nn.Module):
         self.mask_ratio = mask_ratio
         self.norm_pix_loss = norm_pix_loss
         self.patch_size = spec.patch_size
-        self.n_patches = spec.grid ** 2
+        self.n_patches = spec.grid**2
         self.encoder = build_backbone(spec)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         self.decoder_embed = nn.Linear(spec.embed_dim, decoder_dim)
         self.register_buffer("decoder_pos_embed", sincos_pos_embed(decoder_dim, spec.grid), persistent=False)
-        self.decoder_blocks = nn.ModuleList([
-            Block(decoder_dim, decoder_heads, mlp_ratio=4.0, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6))
-            for _ in range(decoder_depth)
-        ])
+        self.decoder_blocks = nn.ModuleList(
+            [
+                Block(
+                    decoder_dim, decoder_heads, mlp_ratio=4.0, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6)
+                )
+                for _ in range(decoder_depth)
+            ]
+        )
         self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
-        self.decoder_pred = nn.Linear(decoder_dim, spec.patch_size ** 2 * 3)
+        self.decoder_pred = nn.Linear(decoder_dim, spec.patch_size**2 * 3)
         self._init_weights()
 
     @property
@@ -217,8 +242,9 @@ class MAE(nn.Module):
 
     def forward_tiles(self, tiles: torch.Tensor, generator: torch.Generator | None = None):
         """MAE on native-size tiles: (predictions, mask)."""
-        ids_keep, mask, ids_restore = random_masking(tiles.shape[0], self.n_patches, self.mask_ratio,
-                                                     generator=generator, device=tiles.device)
+        ids_keep, mask, ids_restore = random_masking(
+            tiles.shape[0], self.n_patches, self.mask_ratio, generator=generator, device=tiles.device
+        )
         return self.decode(self.encode_masked(tiles, ids_keep), ids_restore), mask
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):

@@ -61,8 +61,13 @@ class PolicyController:
     the env ids (then ``reset_env`` them: their observation history already holds this step).
     """
 
-    def __init__(self, ckpt: dict, device: str | torch.device = "cpu",
-                 encoder_weights: str | Mapping[str, str] | None = None, ensemble_decay: float = 0.01):
+    def __init__(
+        self,
+        ckpt: dict,
+        device: str | torch.device = "cpu",
+        encoder_weights: str | Mapping[str, str] | None = None,
+        ensemble_decay: float = 0.01,
+    ):
         self.ckpt = ckpt
         self.device = torch.device(device)
         self.policy = policy_from_checkpoint(ckpt).to(self.device)
@@ -90,8 +95,7 @@ class PolicyController:
 
     def _build_encoders(self, weights: str | Mapping[str, str] | None) -> dict:
         if isinstance(weights, Mapping) and (unknown := sorted(set(weights) - set(self.cameras))):
-            raise CheckpointError(f"encoder_weights names cameras {unknown} this policy does not see "
-                                  f"({self.cameras})")
+            raise CheckpointError(f"encoder_weights names cameras {unknown} this policy does not see ({self.cameras})")
         built: dict = {}
         out = {}
         for cam, info in self.camera_info.items():
@@ -144,8 +148,10 @@ class PolicyController:
             "temporal_ensemble": self.temporal_ensemble,
             "encoder": enc["encoder"] if enc else None,  # the first camera's, as "scales"
             "scales": enc["scales"] if enc else None,
-            "camera_encoders": {cam: {k: e[k] for k in ("encoder", "scales", "feature", "img_size") if k in e}
-                                for cam, e in self.camera_info.items()},
+            "camera_encoders": {
+                cam: {k: e[k] for k in ("encoder", "scales", "feature", "img_size") if k in e}
+                for cam, e in self.camera_info.items()
+            },
             "checkpoint": self.checkpoint_hash,
         }
 
@@ -241,8 +247,11 @@ class PolicyController:
         actions = np.stack([self._next_action(i) for i in env_ids]).astype(np.float32)
         if bad := _bad_rows(actions):  # the guarantee itself, whatever the queues and the ensemble did
             self._head_failed([env_ids[j] for j in bad])
-        self.last_timing = {"encode_ms": (t_head - t_enc) * 1e3, "head_ms": (t_end - t_head) * 1e3,
-                            "total_ms": (time.perf_counter() - t0) * 1e3}
+        self.last_timing = {
+            "encode_ms": (t_head - t_enc) * 1e3,
+            "head_ms": (t_end - t_head) * 1e3,
+            "total_ms": (time.perf_counter() - t0) * 1e3,
+        }
         return np.clip(actions, ACTION_LOW, ACTION_HIGH)
 
     def _check_obs(self, obs: dict, env_ids: list[int]) -> None:

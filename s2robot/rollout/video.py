@@ -49,8 +49,9 @@ def result_text(success: bool) -> tuple[str, tuple[int, int, int]]:
     return ("SUCCESS", GREEN) if success else ("FAIL", RED)
 
 
-def episode_frames(frames: Sequence[np.ndarray], seed: int, success: bool,
-                   min_size: int = MIN_SIZE) -> list[np.ndarray]:
+def episode_frames(
+    frames: Sequence[np.ndarray], seed: int, success: bool, min_size: int = MIN_SIZE
+) -> list[np.ndarray]:
     """Every frame labelled with the seed, the episode's outcome and the step."""
     word, color = result_text(success)
     n = len(frames) - 1  # frame 0 is the reset observation
@@ -63,15 +64,25 @@ def write_mp4(path: str | Path, frames: Sequence[np.ndarray], fps: int = 20) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # yuv420p + H.264 plays in browsers and on every OS; sides are already multiples of 16.
-    with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
-                            quality=8, macro_block_size=16, ffmpeg_log_level="error") as writer:
+    with imageio.get_writer(
+        path,
+        format="FFMPEG",
+        mode="I",
+        fps=fps,
+        codec="libx264",
+        pixelformat="yuv420p",
+        quality=8,
+        macro_block_size=16,
+        ffmpeg_log_level="error",
+    ) as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame, dtype=np.uint8))
     return path
 
 
-def write_episode_video(path: str | Path, frames: Sequence[np.ndarray], seed: int, success: bool,
-                        fps: int = 20, min_size: int = MIN_SIZE) -> Path:
+def write_episode_video(
+    path: str | Path, frames: Sequence[np.ndarray], seed: int, success: bool, fps: int = 20, min_size: int = MIN_SIZE
+) -> Path:
     return write_mp4(path, episode_frames(frames, seed, success, min_size), fps)
 
 

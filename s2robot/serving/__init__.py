@@ -11,6 +11,18 @@ from s2robot.serving.listen import ServingError, check_bind, check_listen, check
 from s2robot.serving.observation import observation_spec, validate_observation
 from s2robot.serving.server import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_QUEUE, PolicyServer
 
-__all__ = ["PolicyServer", "ServingError", "DEFAULT_IDLE_TIMEOUT_S", "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_QUEUE",
-           "ThrottledLog", "auto_max_message_bytes", "check_bind", "check_listen", "check_port", "is_loopback",
-           "observation_spec", "validate_observation"]
+__all__ = [
+    "PolicyServer",
+    "ServingError",
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_QUEUE",
+    "ThrottledLog",
+    "auto_max_message_bytes",
+    "check_bind",
+    "check_listen",
+    "check_port",
+    "is_loopback",
+    "observation_spec",
+    "validate_observation",
+]

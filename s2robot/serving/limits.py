@@ -18,8 +18,8 @@ from s2robot.serving.listen import ServingError
 # MessagePack framing of one typed buffer ({"__ndarray__", "dtype", "shape", "data"} and its key),
 # generously: the measured size is ~70 bytes.
 ARRAY_OVERHEAD = 128
-ENVELOPE = 1024          # {"type", "id", "chunk", "reset", "obs"}
-EXTRA_ROOM = 16 * 1024   # small keys a robot may send beside what the policy reads (ignored, e.g. cube_pos)
+ENVELOPE = 1024  # {"type", "id", "chunk", "reset", "obs"}
+EXTRA_ROOM = 16 * 1024  # small keys a robot may send beside what the policy reads (ignored, e.g. cube_pos)
 
 
 def observation_bytes(spec: dict[str, tuple[str, tuple[int, ...]]]) -> int:
@@ -39,17 +39,20 @@ def auto_max_message_bytes(spec: dict[str, tuple[str, tuple[int, ...]]]) -> int:
     return need + need // 4 + EXTRA_ROOM
 
 
-def check_limits(spec: dict, max_message_bytes: Any, max_queue: Any, idle_timeout_s: Any, max_connections: Any,
-                 log_interval_s: Any) -> int:
+def check_limits(
+    spec: dict, max_message_bytes: Any, max_queue: Any, idle_timeout_s: Any, max_connections: Any, log_interval_s: Any
+) -> int:
     """The server's limits checked as given (ServingError naming the key) -> the request limit in
     bytes, computed from the spec when ``max_message_bytes`` is None."""
     need = observation_bytes(spec)
     if max_message_bytes is None:
         max_message_bytes = auto_max_message_bytes(spec)
     elif not _whole(max_message_bytes, need):
-        raise ServingError(f"max_message_bytes={max_message_bytes!r} must be a whole number of bytes no smaller "
-                           f"than one observation of this policy ({need}); raise it, or set it to null to "
-                           f"have it computed")
+        raise ServingError(
+            f"max_message_bytes={max_message_bytes!r} must be a whole number of bytes no smaller "
+            f"than one observation of this policy ({need}); raise it, or set it to null to "
+            f"have it computed"
+        )
     for name, value in (("max_queue", max_queue), ("max_connections", max_connections)):
         if not _whole(value, 1):
             raise ServingError(f"{name}={value!r} must be a whole number >= 1")
@@ -73,8 +76,13 @@ class ThrottledLog:
     every ``interval_s``; the lines held back are counted into that key's next line. ``summary()``
     reports, at most once per ``summary_s``, how many problems of each code came in since the last."""
 
-    def __init__(self, logger: logging.Logger, interval_s: float = 10.0, summary_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval_s: float = 10.0,
+        summary_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.log, self.interval_s, self.summary_s, self.clock = logger, interval_s, summary_s, clock
         self._last: dict[Hashable, float] = {}
         self._held: Counter = Counter()
@@ -103,8 +111,9 @@ class ThrottledLog:
         now = self.clock()
         if self._codes and (force or now - self._since >= self.summary_s):
             by_code = ", ".join(f"{code}: {n}" for code, n in self._codes.most_common())
-            self.log.warning("%d refused requests in the last %.0f s (%s)", sum(self._codes.values()),
-                             now - self._since, by_code)
+            self.log.warning(
+                "%d refused requests in the last %.0f s (%s)", sum(self._codes.values()), now - self._since, by_code
+            )
             self._codes.clear()
             self._since = now
         elif not self._codes:

@@ -26,9 +26,11 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
-        raise ServingError(f"refusing to serve on {host}, which is reachable from other machines, without a token: "
-                           f"set token=<secret> (or S2ROBOT_SERVE_TOKEN) and give the robot the same token, "
-                           f"or bind host=127.0.0.1")
+        raise ServingError(
+            f"refusing to serve on {host}, which is reachable from other machines, without a token: "
+            f"set token=<secret> (or S2ROBOT_SERVE_TOKEN) and give the robot the same token, "
+            f"or bind host=127.0.0.1"
+        )
 
 
 def check_port(port: Any) -> int:
@@ -46,8 +48,10 @@ def check_listen(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as e:
-        raise ServingError(f"cannot listen on {host}:{port}: the host name does not resolve ({e}); "
-                           f"use an address of this machine, e.g. host=127.0.0.1") from None
+        raise ServingError(
+            f"cannot listen on {host}:{port}: the host name does not resolve ({e}); "
+            f"use an address of this machine, e.g. host=127.0.0.1"
+        ) from None
     bound, last = 0, None
     for family, kind, proto, _, addr in infos:
         with socket.socket(family, kind, proto) as sock:
@@ -62,5 +66,7 @@ def check_listen(host: str, port: int) -> None:
                 if e.errno != errno.EADDRNOTAVAIL:
                     break
     if last is not None and (not bound or last.errno != errno.EADDRNOTAVAIL):
-        raise ServingError(f"cannot listen on {host}:{port}: {last.strerror or last}; pick another port= or a "
-                           f"host= that is an address of this machine")
+        raise ServingError(
+            f"cannot listen on {host}:{port}: {last.strerror or last}; pick another port= or a "
+            f"host= that is an address of this machine"
+        )

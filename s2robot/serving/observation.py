@@ -30,10 +30,15 @@ def validate_observation(obs: Any, spec: dict[str, tuple[str, tuple[int, ...]]])
     missing = [k for k in spec if k not in obs]
     if missing:
         cams = [k for k, (kind, _) in spec.items() if kind == "image"]
-        hint = (f"; send a frame of every camera it was trained on ({cams}), under the same names"
-                if any(k in cams for k in missing) else "")
-        raise ProtocolError(MISSING_KEY, f"observation lacks {missing}; this policy needs {sorted(spec)} "
-                                         f"(got {sorted(map(str, obs))}){hint}")
+        hint = (
+            f"; send a frame of every camera it was trained on ({cams}), under the same names"
+            if any(k in cams for k in missing)
+            else ""
+        )
+        raise ProtocolError(
+            MISSING_KEY,
+            f"observation lacks {missing}; this policy needs {sorted(spec)} (got {sorted(map(str, obs))}){hint}",
+        )
     out = {}
     for key, (kind, shape) in spec.items():
         value = obs[key]

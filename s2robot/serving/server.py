@@ -47,9 +47,9 @@ from s2robot_client.protocol import (
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
-DEFAULT_MAX_QUEUE = 4            # frames one connection may have waiting; a robot sends one at a time
-DEFAULT_IDLE_TIMEOUT_S = 120.0   # longer than a scene reset between episodes; the robot reconnects anyway
-DEFAULT_MAX_CONNECTIONS = 32     # robots per server are few; 1,000 idle connections were accepted before
+DEFAULT_MAX_QUEUE = 4  # frames one connection may have waiting; a robot sends one at a time
+DEFAULT_IDLE_TIMEOUT_S = 120.0  # longer than a scene reset between episodes; the robot reconnects anyway
+DEFAULT_MAX_CONNECTIONS = 32  # robots per server are few; 1,000 idle connections were accepted before
 
 
 class PolicyServer:
@@ -57,28 +57,50 @@ class PolicyServer:
     sets ``server.port``. ``runner`` is a `PolicyController` (anything with ``act``, ``reset``,
     ``metadata``, ``last_timing``, ``n_action_steps``)."""
 
-    def __init__(self, runner: Any, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-                 max_message_bytes: int | None = None, max_queue: int = DEFAULT_MAX_QUEUE,
-                 idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS, log_interval_s: float = 10.0):
+    def __init__(
+        self,
+        runner: Any,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        token: str | None = None,
+        max_message_bytes: int | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        log_interval_s: float = 10.0,
+    ):
         check_bind(host, token)
         self.runner = runner
         self.host, self.port, self.token = host, check_port(port), token or None
         md = dict(runner.metadata)
         self.spec = observation_spec(md)
-        self.max_message_bytes = check_limits(self.spec, max_message_bytes, max_queue, idle_timeout_s,
-                                              max_connections, log_interval_s)
+        self.max_message_bytes = check_limits(
+            self.spec, max_message_bytes, max_queue, idle_timeout_s, max_connections, log_interval_s
+        )
         # Frames up to this size are read and answered with message_too_large; larger ones make
         # websockets close that connection (1009) without buffering them. The server stays up either way.
         self.transport_max_bytes = 2 * self.max_message_bytes + 64 * 1024
         self.max_queue, self.idle_timeout_s, self.max_connections = max_queue, idle_timeout_s, max_connections
         n_obs_steps = int(getattr(runner, "n_obs_steps", 1))
         self.chunk_requests = n_obs_steps == 1 and not md.get("temporal_ensemble", False)
-        self.metadata = {"type": "metadata", "protocol": PROTOCOL_VERSION, **md, "n_obs_steps": n_obs_steps,
-                         "chunk_requests": self.chunk_requests, "max_message_bytes": self.max_message_bytes,
-                         "idle_timeout_s": self.idle_timeout_s}
-        self.stats = {"connections": 0, "open_connections": 0, "requests": 0, "errors": 0, "refused_busy": 0,
-                      "closed_idle": 0, "max_connections": max_connections}
+        self.metadata = {
+            "type": "metadata",
+            "protocol": PROTOCOL_VERSION,
+            **md,
+            "n_obs_steps": n_obs_steps,
+            "chunk_requests": self.chunk_requests,
+            "max_message_bytes": self.max_message_bytes,
+            "idle_timeout_s": self.idle_timeout_s,
+        }
+        self.stats = {
+            "connections": 0,
+            "open_connections": 0,
+            "requests": 0,
+            "errors": 0,
+            "refused_busy": 0,
+            "closed_idle": 0,
+            "max_connections": max_connections,
+        }
         self.trouble = ThrottledLog(log, interval_s=log_interval_s)
         # Connections let through the handshake and not yet finished: what max_connections counts. Kept
         # here rather than read from websockets, whose own set fills only after the handshake completed.
@@ -92,18 +114,36 @@ class PolicyServer:
 
     async def start(self) -> None:
         try:
-            self._server = await serve(self._handle, self.host, self.port, process_request=self._process_request,
-                                       compression=None, max_size=self.transport_max_bytes, max_queue=self.max_queue)
+            self._server = await serve(
+                self._handle,
+                self.host,
+                self.port,
+                process_request=self._process_request,
+                compression=None,
+                max_size=self.transport_max_bytes,
+                max_queue=self.max_queue,
+            )
         except OSError as e:  # port in use, an address not on this machine
-            raise ServingError(f"cannot listen on {self.host}:{self.port}: {e.strerror or e}; pick another port= "
-                               f"or a host= that is an address of this machine") from None
+            raise ServingError(
+                f"cannot listen on {self.host}:{self.port}: {e.strerror or e}; pick another port= "
+                f"or a host= that is an address of this machine"
+            ) from None
         if not self._server.sockets:  # newer asyncio skips addresses it cannot assign instead of failing
             self._server.close()
-            raise ServingError(f"cannot listen on {self.host}:{self.port}: not an address of this machine; "
-                               f"pick another host=")
+            raise ServingError(
+                f"cannot listen on {self.host}:{self.port}: not an address of this machine; pick another host="
+            )
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("serving %s on ws://%s:%d (health: http://%s:%d%s)%s", self.metadata.get("checkpoint"),
-                 self.host, self.port, self.host, self.port, HEALTH_PATH, " with token" if self.token else "")
+        log.info(
+            "serving %s on ws://%s:%d (health: http://%s:%d%s)%s",
+            self.metadata.get("checkpoint"),
+            self.host,
+            self.port,
+            self.host,
+            self.port,
+            HEALTH_PATH,
+            " with token" if self.token else "",
+        )
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -153,8 +193,9 @@ class PolicyServer:
         if self.token:
             given = request.headers.get_all("Authorization")
             if len(given) > 1:
-                self.trouble.warn("auth", "auth", "refused %s: %d Authorization headers", connection.remote_address,
-                                  len(given))
+                self.trouble.warn(
+                    "auth", "auth", "refused %s: %d Authorization headers", connection.remote_address, len(given)
+                )
                 return connection.respond(HTTPStatus.BAD_REQUEST, "send exactly one Authorization header\n")
             if not hmac.compare_digest((given or [""])[0].encode(), f"Bearer {self.token}".encode()):
                 self.trouble.warn("auth", "auth", "refused %s: missing or wrong token", connection.remote_address)
@@ -163,11 +204,18 @@ class PolicyServer:
         self._admitted = {c for c in self._admitted if not c.transport.is_closing()}
         if len(self._admitted) >= self.max_connections:
             self.stats["refused_busy"] += 1
-            self.trouble.warn("busy", "busy", "refused %s: already %d connections (max_connections)",
-                              connection.remote_address, len(self._admitted))
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      f"server busy: it serves at most {self.max_connections} connections "
-                                      f"(max_connections); try again later\n")
+            self.trouble.warn(
+                "busy",
+                "busy",
+                "refused %s: already %d connections (max_connections)",
+                connection.remote_address,
+                len(self._admitted),
+            )
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"server busy: it serves at most {self.max_connections} connections "
+                f"(max_connections); try again later\n",
+            )
         self._admitted.add(connection)
         return None
 
@@ -201,8 +249,9 @@ class PolicyServer:
             self._admitted.discard(ws)
             self.trouble.forget(ws)
             self.stats["open_connections"] -= 1
-            log.info("client %s disconnected after %d requests (%d refused)", peer, counts["requests"],
-                     counts["errors"])
+            log.info(
+                "client %s disconnected after %d requests (%d refused)", peer, counts["requests"], counts["errors"]
+            )
 
     async def _reply(self, runner: Any, data: bytes | str, ws: ServerConnection, counts: dict) -> dict:
         t0 = time.perf_counter()
@@ -211,8 +260,11 @@ class PolicyServer:
         rid = None
         try:
             if len(data) > self.max_message_bytes:
-                raise ProtocolError(MESSAGE_TOO_LARGE, f"message of {len(data)} bytes is over the server's limit of "
-                                                       f"{self.max_message_bytes} (max_message_bytes)")
+                raise ProtocolError(
+                    MESSAGE_TOO_LARGE,
+                    f"message of {len(data)} bytes is over the server's limit of "
+                    f"{self.max_message_bytes} (max_message_bytes)",
+                )
             msg = decode_message(data)
             rid = msg.get("id")
             kind = msg["type"]
@@ -243,12 +295,16 @@ class PolicyServer:
                 raise ProtocolError(BAD_MESSAGE, f'"{name}" must be true or false, got {value!r}')
             flags[name] = value
         if flags["chunk"] and not self.chunk_requests:
-            raise ProtocolError(UNSUPPORTED, "this policy cannot serve chunks (it keeps an observation history or "
-                                             "ensembles chunks); send one infer per control step")
+            raise ProtocolError(
+                UNSUPPORTED,
+                "this policy cannot serve chunks (it keeps an observation history or "
+                "ensembles chunks); send one infer per control step",
+            )
         obs = validate_observation(msg.get("obs"), self.spec)
         t_queued = time.perf_counter()
         result = await asyncio.get_running_loop().run_in_executor(
-            self._executor, _infer_sync, runner, obs, flags["chunk"], flags["reset"], t_queued)
+            self._executor, _infer_sync, runner, obs, flags["chunk"], flags["reset"], t_queued
+        )
         result["timing"]["server_ms"] = (time.perf_counter() - t0) * 1e3
         return {"type": "action", "id": rid, **result}
 

@@ -158,12 +158,20 @@ def read_status(cell_dir: str | Path) -> dict | None:
 
 def cell_command(cell: Cell, cell_dir: Path, resume: bool) -> list[str]:
     # the installed module, not train_policy.py: a cell runs the same from a checkout or a wheel
-    return [sys.executable, "-m", "s2robot.commands.train_policy", *cell.overrides, "eval.enabled=true",
-            f"hydra.run.dir={cell_dir}", *(["train.resume=true"] if resume else [])]
+    return [
+        sys.executable,
+        "-m",
+        "s2robot.commands.train_policy",
+        *cell.overrides,
+        "eval.enabled=true",
+        f"hydra.run.dir={cell_dir}",
+        *(["train.resume=true"] if resume else []),
+    ]
 
 
-def run_cell(cell: Cell, study_dir: Path, epochs: int, n_episodes: int, launch: CellLauncher,
-             log: Callable[[str], None] = print) -> dict:
+def run_cell(
+    cell: Cell, study_dir: Path, epochs: int, n_episodes: int, launch: CellLauncher, log: Callable[[str], None] = print
+) -> dict:
     """Bring one cell to "finished" if it is not already; returns its status record."""
     cell_dir = Path(study_dir) / cell.name
     state, why = cell_state(cell_dir, epochs, n_episodes, cell.overrides)
@@ -175,8 +183,14 @@ def run_cell(cell: Cell, study_dir: Path, epochs: int, n_episodes: int, launch: 
     cell_dir.mkdir(parents=True, exist_ok=True)
     argv = cell_command(cell, cell_dir, resume=state == "resume")
     log(f"[run]  {cell.name}: {'resume' if state == 'resume' else 'fresh'} ({why})")
-    status = {"cell": cell.name, "status": "running", "command": argv[1:], "started": time.time(),
-              "state_before": state, "detail": why}
+    status = {
+        "cell": cell.name,
+        "status": "running",
+        "command": argv[1:],
+        "started": time.time(),
+        "state_before": state,
+        "detail": why,
+    }
     _write_status(cell_dir, status)
     t0 = time.perf_counter()
     rc = launch(argv, cell_dir / LOG_NAME)
@@ -194,8 +208,14 @@ def run_cell(cell: Cell, study_dir: Path, epochs: int, n_episodes: int, launch: 
     return status
 
 
-def run_grid(cells: Sequence[Cell], study_dir: str | Path, epochs: int, n_episodes: int, launch: CellLauncher,
-             log: Callable[[str], None] = print) -> list[dict]:
+def run_grid(
+    cells: Sequence[Cell],
+    study_dir: str | Path,
+    epochs: int,
+    n_episodes: int,
+    launch: CellLauncher,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """Run every cell in order; a failing cell is recorded and the grid goes on."""
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)

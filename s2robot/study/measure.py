@@ -32,8 +32,9 @@ def device_label(device: str) -> str:
     return f"CPU {model or 'unknown'}, {torch.get_num_threads()} torch thread(s), {os.cpu_count()} cores"
 
 
-def measure_encoder(info: dict, device: str, *, probe: bool = True, latency: bool = True,
-                    repeats: int = 20, warmup: int = 3) -> dict:
+def measure_encoder(
+    info: dict, device: str, *, probe: bool = True, latency: bool = True, repeats: int = 20, warmup: int = 3
+) -> dict:
     """Linear probe (cube x, y from first frames, cm) and median ms per frame of ``encoder(frame)``
     at batch 1, for the encoder of a run (its weights, img_size, scales, store)."""
     import torch
@@ -47,8 +48,12 @@ def measure_encoder(info: dict, device: str, *, probe: bool = True, latency: boo
     if probe:
         try:
             p = probe_encoder(enc, store, info["camera"])
-            out.update(probe_cm=p["probe"]["rms_dist_cm"], probe_mean_cm=p["mean_baseline"]["rms_dist_cm"],
-                       probe_r2=p["r2"], probe_n=p["n"])
+            out.update(
+                probe_cm=p["probe"]["rms_dist_cm"],
+                probe_mean_cm=p["mean_baseline"]["rms_dist_cm"],
+                probe_r2=p["r2"],
+                probe_n=p["n"],
+            )
         except Exception as e:  # e.g. too few episodes for the folds: latency is still worth having
             out["error"] = f"probe: {type(e).__name__}: {e}"
     if latency:
@@ -62,13 +67,17 @@ def measure_encoder(info: dict, device: str, *, probe: bool = True, latency: boo
             sync()
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1e3)
-        out.update(latency_ms=round(float(np.median(times)), 3), latency_repeats=repeats,
-                   latency_device=device_label(str(device)))
+        out.update(
+            latency_ms=round(float(np.median(times)), 3),
+            latency_repeats=repeats,
+            latency_device=device_label(str(device)),
+        )
     return out
 
 
-def measure_groups(rows: list[dict], study_dir: Path, device: str, measure: Callable | None,
-                   log: Callable[[str], None] = print) -> None:
+def measure_groups(
+    rows: list[dict], study_dir: Path, device: str, measure: Callable | None, log: Callable[[str], None] = print
+) -> None:
     """Fill each vision row's probe and latency columns, cached in ``measurements.json`` (keyed by
     encoder, scales, size, weights, store and device) so rebuilding the report is cheap."""
     path = study_dir / MEASURE_NAME
@@ -80,9 +89,19 @@ def measure_groups(rows: list[dict], study_dir: Path, device: str, measure: Call
         if row["kind"] != "vision":
             continue
         info = row["_info"]
-        key = "|".join(str(x) for x in (info["encoder"], list(info["scales"]), info["img_size"],
-                                        info["weights_id"] or info["weights_arg"], info["store"], device,
-                                        info.get("feature") or "cls", info.get("output_grid") or "native"))
+        key = "|".join(
+            str(x)
+            for x in (
+                info["encoder"],
+                list(info["scales"]),
+                info["img_size"],
+                info["weights_id"] or info["weights_arg"],
+                info["store"],
+                device,
+                info.get("feature") or "cls",
+                info.get("output_grid") or "native",
+            )
+        )
         if key not in cache and measure is not None:
             log(f"measuring {row['encoder']} {list(row['scales'])}: linear probe and latency on {device}")
             try:
@@ -92,5 +111,3 @@ def measure_groups(rows: list[dict], study_dir: Path, device: str, measure: Call
             with atomic_write(path, "w") as f:
                 f.write(json.dumps(cache, indent=1))
         row.update({k: v for k, v in cache.get(key, {}).items() if k != "weights_id"})
-
-

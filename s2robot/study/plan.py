@@ -27,16 +27,21 @@ def scales_arg(scales: Sequence[int]) -> str:
 class Cell:
     """One training + evaluation run of the grid."""
 
-    name: str                    # its directory under the study directory
-    kind: str                    # "vision" | "blind" | "privileged"
+    name: str  # its directory under the study directory
+    kind: str  # "vision" | "blind" | "privileged"
     seed: int
     encoder: str | None = None
     scales: tuple[int, ...] = ()
     overrides: tuple[str, ...] = field(default=(), compare=False)  # train_policy.py command line
 
 
-def plan_cells(grid: Sequence[dict], seeds: Sequence[int], common: Sequence[str] = (),
-               encoder_overrides: dict | None = None, baselines: Sequence[str] = ()) -> list[Cell]:
+def plan_cells(
+    grid: Sequence[dict],
+    seeds: Sequence[int],
+    common: Sequence[str] = (),
+    encoder_overrides: dict | None = None,
+    baselines: Sequence[str] = (),
+) -> list[Cell]:
     """``grid``: ``[{encoder: mvp_b, scales: [[1], [1, 2]]}, ...]``; ``encoder_overrides``:
     ``{mvp_b: [encoder.weights=..., ...]}``; ``common``: overrides for every cell (store, epochs,
     eval); ``baselines``: kinds to train as extra cells ("blind", "privileged")."""
@@ -50,8 +55,13 @@ def plan_cells(grid: Sequence[dict], seeds: Sequence[int], common: Sequence[str]
                 if name in seen:
                     raise ValueError(f"cell {name} is listed twice in the grid")
                 seen.add(name)
-                ov = (f"encoder={enc}", f"scales={scales_arg(scales)}", f"seed={int(seed)}",
-                      *(encoder_overrides or {}).get(enc, ()), *common)
+                ov = (
+                    f"encoder={enc}",
+                    f"scales={scales_arg(scales)}",
+                    f"seed={int(seed)}",
+                    *(encoder_overrides or {}).get(enc, ()),
+                    *common,
+                )
                 cells.append(Cell(name, "vision", int(seed), enc, scales, ov))
     for kind in baselines:
         if kind not in BASELINE_INPUTS:
@@ -74,8 +84,9 @@ def encoder_overrides(cfg: DictConfig) -> tuple[dict, list[str]]:
         if weights is not None:
             weights = str(weights)
             if weights not in ("auto", "random") and not Path(to_absolute_path(weights)).is_file() and cfg.allow_random:
-                log.warning("%s: weights file %s does not exist; allow_random=true, so using RANDOM weights", enc,
-                            weights)
+                log.warning(
+                    "%s: weights file %s does not exist; allow_random=true, so using RANDOM weights", enc, weights
+                )
                 randomised.append(enc)
                 weights = "random"
             ov.append(f"encoder.weights={weights}")
@@ -90,10 +101,18 @@ def plan(cfg: DictConfig) -> tuple[list[Cell], list[str]]:
     """The study's cells, and the encoders whose missing weights were replaced by random ones."""
     per_encoder, randomised = encoder_overrides(cfg)
     none = lambda x: "null" if x is None else x  # noqa: E731
-    common = [f"data.store={cfg.store}", f"env.image_size={cfg.image_size}", f"data.n_episodes={cfg.n_demos}",
-              f"train.epochs={cfg.epochs}", f"eval.n_episodes={cfg.eval_episodes}",
-              f"eval.n_videos={cfg.eval_videos}", f"eval.n_workers={none(cfg.eval_workers)}",
-              f"device={cfg.device}", "train.progress=false", *cfg.overrides]
+    common = [
+        f"data.store={cfg.store}",
+        f"env.image_size={cfg.image_size}",
+        f"data.n_episodes={cfg.n_demos}",
+        f"train.epochs={cfg.epochs}",
+        f"eval.n_episodes={cfg.eval_episodes}",
+        f"eval.n_videos={cfg.eval_videos}",
+        f"eval.n_workers={none(cfg.eval_workers)}",
+        f"device={cfg.device}",
+        "train.progress=false",
+        *cfg.overrides,
+    ]
     grid = OmegaConf.to_container(cfg.grid, resolve=True)
     kinds = ["blind", "privileged"] if cfg.baselines.train else []
     return plan_cells(grid, list(cfg.seeds), common, per_encoder, kinds), randomised

@@ -72,7 +72,10 @@ def run_info(run_dir: str | Path) -> dict:
     kind = kind_of(inputs)
     enc = cfg.get("encoder") or {}
     info = {
-        "run_dir": str(run_dir), "name": run_dir.name, "kind": kind, "seed": cfg.get("seed"),
+        "run_dir": str(run_dir),
+        "name": run_dir.name,
+        "kind": kind,
+        "seed": cfg.get("seed"),
         "encoder": enc.get("name") if kind == "vision" else None,
         "scales": tuple(int(s) for s in cfg.get("scales") or ()) if kind == "vision" else (),
         "img_size": enc.get("img_size") if kind == "vision" else None,
@@ -87,7 +90,9 @@ def run_info(run_dir: str | Path) -> dict:
         # the (first) camera the policy saw: data.cameras, or data.camera in runs from before it
         "camera": ((cfg.get("data") or {}).get("cameras") or [(cfg.get("data") or {}).get("camera", "agentview")])[0],
         "epochs": (cfg.get("train") or {}).get("epochs"),
-        "finished": False, "reason": None, "result": result,
+        "finished": False,
+        "reason": None,
+        "result": result,
     }
     n_planned = (result or {}).get("n_episodes") or (cfg.get("eval") or {}).get("n_episodes")
     if info["epochs"] is not None and n_planned is not None:
@@ -114,5 +119,3 @@ def _unfinished_reason(run_dir: Path, has_config: bool = True) -> str:
     if not has_config:
         return "no config (.hydra/config.yaml) and no readable checkpoint"
     return "no eval/eval.json (not finished, still running, or crashed)"
-
-

@@ -24,10 +24,19 @@ def prepare_store(cfg: DictConfig) -> ReplayBuffer:
     if not store.exists() and is_main():
         from s2robot.data.collect import collect_demos
 
-        log.info("demonstration store %s does not exist: collecting %d episodes with the scripted expert",
-                 store, cfg.data.n_episodes)
-        summary = collect_demos(cfg.env, store, cfg.data.n_episodes, seed_start=cfg.data.seed_start,
-                                expert_noise=cfg.data.expert_noise, progress=cfg.train.progress)
+        log.info(
+            "demonstration store %s does not exist: collecting %d episodes with the scripted expert",
+            store,
+            cfg.data.n_episodes,
+        )
+        summary = collect_demos(
+            cfg.env,
+            store,
+            cfg.data.n_episodes,
+            seed_start=cfg.data.seed_start,
+            expert_noise=cfg.data.expert_noise,
+            progress=cfg.train.progress,
+        )
         log.info("collected: %s", {k: v for k, v in summary.items() if not isinstance(v, dict)})
     barrier()
     return ReplayBuffer.open(store)
@@ -51,8 +60,9 @@ def load_inputs(cfg: DictConfig, store: ReplayBuffer, device: torch.device) -> t
                 built[enc_cfg] = enc_cfg.build(device)
             encoder, key = built[enc_cfg], vision_input(cam, list(options))
             if is_main():
-                arrays[key], path = cached_features(store, encoder, cam, cfg.encoder.batch_size,
-                                                    progress=cfg.train.progress)
+                arrays[key], path = cached_features(
+                    store, encoder, cam, cfg.encoder.batch_size, progress=cfg.train.progress
+                )
             barrier()
             if not is_main():
                 arrays[key], path = cached_features(store, encoder, cam, progress=False)
@@ -73,5 +83,6 @@ def visual_pools(cfg: DictConfig) -> dict[str, str]:
     if "vision" not in cfg.inputs:
         return {}
     options = camera_options(cfg)
-    return {vision_input(cam, list(options)): o.visual_pool for cam, o in options.items()
-            if "visual_pool" in o.overridden}
+    return {
+        vision_input(cam, list(options)): o.visual_pool for cam, o in options.items() if "visual_pool" in o.overridden
+    }

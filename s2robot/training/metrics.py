@@ -13,8 +13,15 @@ from pathlib import Path
 
 
 class MetricsLog:
-    def __init__(self, path: str | Path, columns: Sequence[str], *, tensorboard_dir: str | Path | None = None,
-                 tensorboard_keys: Sequence[str] = (), resume_after: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        columns: Sequence[str],
+        *,
+        tensorboard_dir: str | Path | None = None,
+        tensorboard_keys: Sequence[str] = (),
+        resume_after: int | None = None,
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.columns = list(columns)

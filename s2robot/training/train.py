@@ -60,12 +60,16 @@ def validate(cfg: DictConfig) -> None:
     if store.exists():
         ReplayBuffer.open(store, required_keys=tuple(need))
     elif not cfg.data.collect_if_missing:
-        raise StoreError(f"{store}: no demonstration store; collect one with scripts/collect_demos.py or set "
-                         f"data.collect_if_missing=true")
+        raise StoreError(
+            f"{store}: no demonstration store; collect one with scripts/collect_demos.py or set "
+            f"data.collect_if_missing=true"
+        )
     elif missing := [c for c in cameras if c not in cfg.env.cameras]:
-        raise ConfigError(f"data.cameras={show(cameras)}: {show(missing)} not among env.cameras="
-                          f"{show(list(cfg.env.cameras))}, so the store collected for {store} would lack "
-                          f"{'it' if len(missing) == 1 else 'them'}; add them, e.g. env.cameras={show(cameras)}")
+        raise ConfigError(
+            f"data.cameras={show(cameras)}: {show(missing)} not among env.cameras="
+            f"{show(list(cfg.env.cameras))}, so the store collected for {store} would lack "
+            f"{'it' if len(missing) == 1 else 'them'}; add them, e.g. env.cameras={show(cameras)}"
+        )
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -142,20 +146,23 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
     model = _LossModule(policy)
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     steps_per_epoch = max(1, math.ceil(len(tr) / world / cfg.train.batch_size))
     total_steps = steps_per_epoch * cfg.train.epochs
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, partial(warmup_cosine, warmup=cfg.train.warmup_steps, total=total_steps))
+        opt, partial(warmup_cosine, warmup=cfg.train.warmup_steps, total=total_steps)
+    )
 
     ckpt_path = run_dir / CHECKPOINT_NAME
     start_epoch, step = 0, 0
     if cfg.train.resume:
         if not ckpt_path.exists():
-            raise ConfigError(f"train.resume=true but {ckpt_path} does not exist; set hydra.run.dir to the run "
-                              f"to resume")
+            raise ConfigError(
+                f"train.resume=true but {ckpt_path} does not exist; set hydra.run.dir to the run to resume"
+            )
         ckpt = load_checkpoint(ckpt_path)
         policy.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["train_state"]["optimizer"])
@@ -172,11 +179,19 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
             "inputs": list(cfg.inputs),
             **camera_fields,  # "encoder", and "cameras" for several (s2robot.checkpoint.vision_fields)
             "env": OmegaConf.to_container(cfg.env, resolve=True),
-            "store": {"path": str(store.path), "n_episodes": store.n_episodes, "train_episodes": train_eps.tolist(),
-                      "val_episodes": val_eps.tolist()},
+            "store": {
+                "path": str(store.path),
+                "n_episodes": store.n_episodes,
+                "train_episodes": train_eps.tolist(),
+                "val_episodes": val_eps.tolist(),
+            },
             "state_dict": policy.state_dict(),
-            "train_state": {"epoch": epoch, "step": step, "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict()},
+            "train_state": {
+                "epoch": epoch,
+                "step": step,
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+            },
             "metrics": metrics,
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
@@ -185,16 +200,29 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
     if rank == 0:
         # Rows after the resumed checkpoint's epoch were never made permanent: they are dropped
         # and logged again, so metrics.csv holds each epoch once.
-        metrics_log = MetricsLog(run_dir / "metrics.csv", METRIC_COLUMNS, tensorboard_dir=run_dir / "tb",
-                                 tensorboard_keys=("train_loss", "val_loss", "lr"),
-                                 resume_after=start_epoch if cfg.train.resume else None)
+        metrics_log = MetricsLog(
+            run_dir / "metrics.csv",
+            METRIC_COLUMNS,
+            tensorboard_dir=run_dir / "tb",
+            tensorboard_keys=("train_loss", "val_loss", "lr"),
+            resume_after=start_epoch if cfg.train.resume else None,
+        )
     bar = None
     if rank == 0 and cfg.train.progress:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.train.epochs, initial=start_epoch, desc="train", unit="epoch")
-    log.info("training %s on %s: %d train / %d val samples, inputs %s, %d epochs, device %s, world %d",
-             pcfg.name, store.path, len(tr), len(va), input_shapes, cfg.train.epochs, device, world)
+    log.info(
+        "training %s on %s: %d train / %d val samples, inputs %s, %d epochs, device %s, world %d",
+        pcfg.name,
+        store.path,
+        len(tr),
+        len(va),
+        input_shapes,
+        cfg.train.epochs,
+        device,
+        world,
+    )
     metrics: dict = {}
     t0 = time.perf_counter()
     threads = torch.get_num_threads()
@@ -218,9 +246,14 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
             step += 1
             losses.append(loss.item())
         if rank == 0:
-            metrics = {"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
-                       "val_loss": _val_loss(policy, va, 4 * cfg.train.batch_size, device),
-                       "lr": sched.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)}
+            metrics = {
+                "epoch": epoch + 1,
+                "step": step,
+                "train_loss": float(np.mean(losses)),
+                "val_loss": _val_loss(policy, va, 4 * cfg.train.batch_size, device),
+                "lr": sched.get_last_lr()[0],
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
             metrics_log.write(metrics, tb_step=step)
             if bar is not None:
                 bar.set_postfix(train=f"{metrics['train_loss']:.4f}", val=f"{metrics['val_loss']:.4f}")

@@ -42,8 +42,15 @@ class WindowData:
     """All samples of a split, gathered from in-memory tensors (no DataLoader workers:
     cached features are small enough, and indexing them is faster than any pipeline)."""
 
-    def __init__(self, inputs: dict[str, torch.Tensor], actions: torch.Tensor, episode_ends, episodes,
-                 n_obs_steps: int, horizon: int):
+    def __init__(
+        self,
+        inputs: dict[str, torch.Tensor],
+        actions: torch.Tensor,
+        episode_ends,
+        episodes,
+        n_obs_steps: int,
+        horizon: int,
+    ):
         self.inputs = inputs
         self.actions = actions
         obs_idx, act_idx = window_indices(episode_ends, episodes, n_obs_steps, horizon)

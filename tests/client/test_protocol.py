@@ -1,8 +1,16 @@
 import msgpack
 import numpy as np
 import pytest
-from s2robot_client.protocol import (ALLOWED_DTYPES, BAD_ARRAY, BAD_MESSAGE, ProtocolError, decode_message, packb,
-                                     unpackb)
+
+from s2robot_client.protocol import (
+    ALLOWED_DTYPES,
+    BAD_ARRAY,
+    BAD_MESSAGE,
+    ProtocolError,
+    decode_message,
+    packb,
+    unpackb,
+)
 
 
 @pytest.mark.parametrize("dtype", sorted(ALLOWED_DTYPES))
@@ -35,20 +43,23 @@ def _buffer(**kw):
     return msgpack.packb({"x": d}, use_bin_type=True)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(dtype="object"), "not allowed"),
-    (dict(dtype="complex128"), "not allowed"),
-    (dict(dtype="O"), "not allowed"),
-    (dict(dtype=3), "not allowed"),
-    (dict(data=b"\0" * 11), "needs 12 bytes, got 11"),
-    (dict(data=b"\0" * 13), "needs 12 bytes, got 13"),
-    (dict(shape=[-3]), "non-negative"),
-    (dict(shape=[1.5]), "non-negative"),
-    (dict(shape="3"), "non-negative"),
-    (dict(shape=[1] * 9), "at most"),
-    (dict(shape=[2**40, 2**40]), "needs"),
-    (dict(data="text"), "must be bytes"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(dtype="object"), "not allowed"),
+        (dict(dtype="complex128"), "not allowed"),
+        (dict(dtype="O"), "not allowed"),
+        (dict(dtype=3), "not allowed"),
+        (dict(data=b"\0" * 11), "needs 12 bytes, got 11"),
+        (dict(data=b"\0" * 13), "needs 12 bytes, got 13"),
+        (dict(shape=[-3]), "non-negative"),
+        (dict(shape=[1.5]), "non-negative"),
+        (dict(shape="3"), "non-negative"),
+        (dict(shape=[1] * 9), "at most"),
+        (dict(shape=[2**40, 2**40]), "needs"),
+        (dict(data="text"), "must be bytes"),
+    ],
+)
 def test_refuses_bad_typed_buffers(bad, match):
     with pytest.raises(ProtocolError, match=match) as e:
         unpackb(_buffer(**bad))

@@ -6,11 +6,18 @@ import time
 
 import numpy as np
 import pytest
-from s2robot_client import (ActionChunkBroker, BadReply, ConnectError, PolicyClient, clip_action, hold_action,
-                            run_control_loop)
-from s2robot_client.protocol import PROTOCOL_VERSION, packb, unpackb
 from websockets.sync.server import serve as sync_serve
 
+from s2robot_client import (
+    ActionChunkBroker,
+    BadReply,
+    ConnectError,
+    PolicyClient,
+    clip_action,
+    hold_action,
+    run_control_loop,
+)
+from s2robot_client.protocol import PROTOCOL_VERSION, packb, unpackb
 from tests.serving.helpers import StubRunner, serving
 
 LOW, HIGH = -np.ones(7, np.float32), np.ones(7, np.float32)
@@ -126,6 +133,7 @@ def _without(key):
         msg = {"type": "action", "id": rid, "action": GOOD, "actions": np.stack([GOOD, GOOD])}
         del msg[key]
         return packb(msg)
+
     return reply
 
 
@@ -166,8 +174,9 @@ def scripted_server(replies):
 def test_malformed_replies_hold_the_arm_and_are_counted():
     with scripted_server(list(BAD_REPLIES.values())) as port, PolicyClient(f"ws://127.0.0.1:{port}") as client:
         robot = RecordingRobot()
-        stats = run_control_loop(robot, ActionChunkBroker(client).act, LOW, HIGH, rate_hz=None, watchdog_s=5,
-                                 max_steps=len(BAD_REPLIES) + 2)
+        stats = run_control_loop(
+            robot, ActionChunkBroker(client).act, LOW, HIGH, rate_hz=None, watchdog_s=5, max_steps=len(BAD_REPLIES) + 2
+        )
     n = len(BAD_REPLIES)
     hold = [0, 0, 0, 0, 0, 0, -1.0]  # zero delta, the initial (open) gripper
     assert [a.tolist() for a in robot.applied[:n]] == [hold] * n
@@ -181,11 +190,13 @@ def test_client_raises_bad_reply_naming_the_problem(name):
         with pytest.raises(BadReply) as e:
             client.infer({"proprio": np.zeros(9, np.float32)}, chunk=True, timeout=5)
         assert str(e.value)
-        assert np.array_equal(client.infer({"proprio": np.zeros(9, np.float32)}, chunk=True, timeout=5)["action"],
-                              GOOD)  # the connection still serves
+        assert np.array_equal(
+            client.infer({"proprio": np.zeros(9, np.float32)}, chunk=True, timeout=5)["action"], GOOD
+        )  # the connection still serves
 
 
 # -- a lost server: hold while reconnecting, for a bounded time ---------------------------------------
+
 
 class KillingRobot(RecordingRobot):
     """Runs ``at_step[n]()`` after applying the n-th action (stop or restart the server mid-episode)."""
@@ -221,8 +232,17 @@ def test_loop_reconnects_while_holding_when_the_server_comes_back():
         with PolicyClient(f"ws://127.0.0.1:{port}") as client:
             broker = ActionChunkBroker(client, use_chunks=False)
             robot = KillingRobot({3: restart_later})
-            stats = run_control_loop(robot, broker.act, LOW, HIGH, rate_hz=50, watchdog_s=0.5, max_steps=60,
-                                     reconnect=broker.reconnect, reconnect_s=10)
+            stats = run_control_loop(
+                robot,
+                broker.act,
+                LOW,
+                HIGH,
+                rate_hz=50,
+                watchdog_s=0.5,
+                max_steps=60,
+                reconnect=broker.reconnect,
+                reconnect_s=10,
+            )
     finally:
         for s in servers:
             s.stop()
@@ -238,8 +258,17 @@ def test_loop_gives_up_after_reconnect_s_and_stops_the_arm():
         broker = ActionChunkBroker(client, use_chunks=False)
         robot = KillingRobot({2: server.stop})
         t0 = time.monotonic()
-        stats = run_control_loop(robot, broker.act, LOW, HIGH, rate_hz=50, watchdog_s=0.5, max_steps=10_000,
-                                 reconnect=broker.reconnect, reconnect_s=0.5)
+        stats = run_control_loop(
+            robot,
+            broker.act,
+            LOW,
+            HIGH,
+            rate_hz=50,
+            watchdog_s=0.5,
+            max_steps=10_000,
+            reconnect=broker.reconnect,
+            reconnect_s=0.5,
+        )
     assert 0.5 <= time.monotonic() - t0 < 5
     assert stats.lost and stats.lost.startswith("could not reconnect within 0.5 s") and "last error" in stats.lost
     assert stats.fresh == 2 and stats.held >= 10 and stats.reconnects == 0 and robot.stopped == 1

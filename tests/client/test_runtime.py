@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from s2robot_client.runtime import main
 
+from s2robot_client.runtime import main
 from tests.serving.helpers import StubRunner, serving
 
 ROOT = Path(__file__).resolve().parents[2]
-ARMS = []          # every Arm the runtime built, for the test to inspect
-AT_STEP = {}       # step -> what to do after that step was applied (e.g. stop the server)
+ARMS = []  # every Arm the runtime built, for the test to inspect
+AT_STEP = {}  # step -> what to do after that step was applied (e.g. stop the server)
 
 
 class Arm:
@@ -53,8 +53,7 @@ def _clean():
 
 
 def _args(port, *extra):
-    return ["--server", f"ws://127.0.0.1:{port}", "--robot", f"{__name__}:Arm", "--rate", "0", "--retries", "0",
-            *extra]
+    return ["--server", f"ws://127.0.0.1:{port}", "--robot", f"{__name__}:Arm", "--rate", "0", "--retries", "0", *extra]
 
 
 def test_episodes_run_and_print_one_json_line_each(capsys):
@@ -96,12 +95,15 @@ def test_lost_server_at_the_end_of_an_episode_starts_no_other(capsys):
     assert "between episodes 0 and 1" in error and len(arm.applied) == Arm.length
 
 
-@pytest.mark.parametrize("spec, match", [
-    ("nosuch_module_xyz:Arm", "cannot import module 'nosuch_module_xyz'"),
-    ("mymod", "must be 'sim' or 'module:Class'"),
-    ("os:NoSuchArm", "module 'os' has no class 'NoSuchArm'"),
-    (":Arm", "must be 'sim' or 'module:Class'"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("nosuch_module_xyz:Arm", "cannot import module 'nosuch_module_xyz'"),
+        ("mymod", "must be 'sim' or 'module:Class'"),
+        ("os:NoSuchArm", "module 'os' has no class 'NoSuchArm'"),
+        (":Arm", "must be 'sim' or 'module:Class'"),
+    ],
+)
 def test_unusable_adapter_is_one_line_and_exit_2(spec, match, capsys):
     # Port 9 (discard) has no server here: the adapter is checked before any connection is tried.
     assert main(["--server", "ws://127.0.0.1:9", "--robot", spec, "--retries", "0"]) == 2
@@ -110,16 +112,23 @@ def test_unusable_adapter_is_one_line_and_exit_2(spec, match, capsys):
 
 
 def test_wrapper_script_and_console_script():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts/run_robot.py"), "--robot", "mymod"],
-                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/run_robot.py"), "--robot", "mymod"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: --robot must be") and "Traceback" not in r.stderr
     (ep,) = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "s2robot-robot"]
     assert ep.value == "s2robot_client.runtime:main"
 
 
 def test_client_package_imports_no_torch_no_s2robot_no_simulator():
-    code = ("import sys, s2robot_client, s2robot_client.runtime; "
-            "bad = {m.split('.')[0] for m in sys.modules} & {'torch', 's2robot', 'envs', 'mujoco', 'robosuite'}; "
-            "print(sorted(bad)); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, s2robot_client, s2robot_client.runtime; "
+        "bad = {m.split('.')[0] for m in sys.modules} & {'torch', 's2robot', 'envs', 'mujoco', 'robosuite'}; "
+        "print(sorted(bad)); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -9,15 +9,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(script: str, *args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: int = 180) -> subprocess.CompletedProcess:
+def run_cli(
+    script: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 180
+) -> subprocess.CompletedProcess:
     """``python <script> args`` from ``cwd`` (default: the repository root), without a
     HYDRA_FULL_ERROR of the caller's unless ``env`` sets it."""
     base = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env = {**base, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl", **(env or {})}
     argv = [script] if script.startswith("-") else [str(ROOT / script)]  # "-c" runs code
-    return subprocess.run([sys.executable, *argv, *args], cwd=cwd or ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *argv, *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:

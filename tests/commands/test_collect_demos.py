@@ -19,8 +19,11 @@ def test_store_made_with_other_settings_is_one_line(tmp_path):
 
 
 def test_robosuite_start_up_warnings_are_silenced():
-    proc = run_cli("-c", "from s2robot.simulator import quiet_robosuite_import; quiet_robosuite_import(); "
-                   "import robosuite; import logging; logging.getLogger('robosuite_logs').warning('kept')")
+    proc = run_cli(
+        "-c",
+        "from s2robot.simulator import quiet_robosuite_import; quiet_robosuite_import(); "
+        "import robosuite; import logging; logging.getLogger('robosuite_logs').warning('kept')",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "macro" not in proc.stderr and "robosuite_models" not in proc.stderr and "mink" not in proc.stderr
     assert "kept" in proc.stderr  # robosuite's other warnings still come through
@@ -28,7 +31,12 @@ def test_robosuite_start_up_warnings_are_silenced():
 
 @pytest.mark.slow
 def test_collect_prints_no_robosuite_warnings(tmp_path):
-    proc = run_cli("scripts/collect_demos.py", "n_episodes=1", "env.image_size=32", f"store={tmp_path}/s.zarr",
-                   f"hydra.run.dir={tmp_path}/run")
+    proc = run_cli(
+        "scripts/collect_demos.py",
+        "n_episodes=1",
+        "env.image_size=32",
+        f"store={tmp_path}/s.zarr",
+        f"hydra.run.dir={tmp_path}/run",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "robosuite" not in proc.stderr + proc.stdout

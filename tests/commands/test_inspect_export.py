@@ -15,8 +15,13 @@ def store(tmp_path):
     rng = np.random.default_rng(0)
     buffer = ReplayBuffer.create(tmp_path / "s.zarr", attrs={"env": {"image_size": 16}})
     for seed, length in enumerate((6, 4)):
-        buffer.add_episode({"agentview": rng.integers(0, 256, (length, 16, 16, 3), dtype=np.uint8),
-                            "proprio": rng.normal(size=(length, 9)).astype(np.float32)}, seed=seed)
+        buffer.add_episode(
+            {
+                "agentview": rng.integers(0, 256, (length, 16, 16, 3), dtype=np.uint8),
+                "proprio": rng.normal(size=(length, 9)).astype(np.float32),
+            },
+            seed=seed,
+        )
     return tmp_path / "s.zarr"
 
 
@@ -87,12 +92,16 @@ def test_export_writes_the_episode(store, tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.mp4", "s.zarr"]  # no temporary left
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--episode", "2"], ["no episode 2", "has 2", "--episode 0..1"]),
-    (["--episode", "-3"], ["no episode -3"]),
-    (["--key", "robot0_eye_in_hand"], ["robot0_eye_in_hand", "lacks"]),
-    (["--key", "proprio"], ["proprio", "not frames"]),
-], ids=["episode-past-end", "episode-before-start", "missing-key", "not-an-image-key"])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--episode", "2"], ["no episode 2", "has 2", "--episode 0..1"]),
+        (["--episode", "-3"], ["no episode -3"]),
+        (["--key", "robot0_eye_in_hand"], ["robot0_eye_in_hand", "lacks"]),
+        (["--key", "proprio"], ["proprio", "not frames"]),
+    ],
+    ids=["episode-past-end", "episode-before-start", "missing-key", "not-an-image-key"],
+)
 def test_export_store_mistakes(store, tmp_path, monkeypatch, capsys, args, words):
     code, _, err = run(export_episode, monkeypatch, capsys, store, "--out", tmp_path / "e.mp4", *args)
     assert_one_line_error(code, err, *words)

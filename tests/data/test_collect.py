@@ -35,8 +35,12 @@ def test_collect_small_run(store):
     # the full env config is recorded, defaults included
     assert attrs["env"]["image_size"] == 48 and attrs["env"]["cameras"] == ["agentview"]
     assert attrs["env"]["horizon"] == 120 and attrs["env"]["placement"]["x_range"] == [-0.15, 0.15]
-    assert attrs["expert"] == {"name": "ScriptedExpert", "label_noise": 0.0, "dart_noise": 0.0,
-                               "dart_per_episode": False}
+    assert attrs["expert"] == {
+        "name": "ScriptedExpert",
+        "label_noise": 0.0,
+        "dart_noise": 0.0,
+        "dart_per_episode": False,
+    }
     assert "action_executed" not in buffer.keys  # without DART the executed action is the label
     np.testing.assert_array_equal(buffer.episode_round, [0, 0])
     assert attrs["versions"]["robosuite"] == "1.5.2" and attrs["eval_seed_start"] == EVAL_SEED_START
@@ -106,7 +110,10 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_scripts_end_to_end(tmp_path):
     store = tmp_path / "cli.zarr"
     proc = _run(
-        "scripts/collect_demos.py", "n_episodes=1", "env.image_size=32", f"store={store}",
+        "scripts/collect_demos.py",
+        "n_episodes=1",
+        "env.image_size=32",
+        f"store={store}",
         f"hydra.run.dir={tmp_path / 'hydra'}",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -144,8 +151,11 @@ def test_full_disk_mid_collection_is_one_clear_error_and_resumable(tmp_path, mon
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(zarr.Array, "append", full_on_second_episode)
-    with pytest.raises(StoreError, match=r"full\.zarr: writing the episode of seed 1 failed .*No space.*keeps its 1 "
-                                         r"committed episodes.*run the same command again"):
+    with pytest.raises(
+        StoreError,
+        match=r"full\.zarr: writing the episode of seed 1 failed .*No space.*keeps its 1 "
+        r"committed episodes.*run the same command again",
+    ):
         collect_demos(quick, path, n_episodes=3, keep_failures=True, progress=False)
     monkeypatch.undo()
     assert ReplayBuffer.open(path).n_episodes == 1
@@ -165,8 +175,12 @@ def test_dart_labels_are_clean_while_executed_actions_differ(tmp_path):
     env_cfg = {"cameras": [], "horizon": 15}
     collect_demos(env_cfg, path, n_episodes=2, dart_noise=0.3, keep_failures=True, progress=False)
     buffer = ReplayBuffer.open(path, required_keys=("action", "action_executed"))
-    assert buffer.attrs["expert"] == {"name": "ScriptedExpert", "label_noise": 0.0, "dart_noise": 0.3,
-                                      "dart_per_episode": False}
+    assert buffer.attrs["expert"] == {
+        "name": "ScriptedExpert",
+        "label_noise": 0.0,
+        "dart_noise": 0.3,
+        "dart_per_episode": False,
+    }
     label, executed = buffer["action"], buffer["action_executed"]
     assert np.abs(executed[:, :6] - label[:, :6]).mean() > 0.1  # noise of std 0.3, partly clipped
     np.testing.assert_array_equal(executed[:, 6], label[:, 6])  # the gripper command stays clean

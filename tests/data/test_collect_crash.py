@@ -175,12 +175,15 @@ def drive(workdir: str) -> None:
 def test_collection_survives_kill_9_anywhere(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", f"from tests.data.test_collect_crash import drive; drive({str(tmp_path)!r})"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "OMP_NUM_THREADS": "1"},
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    report = json.loads(lines[-1][len("REPORT "):])
+    report = json.loads(lines[-1][len("REPORT ") :])
     assert report["reference"]["final_status"] == 0 and report["reference"]["final"]["n_episodes"] == N_EPISODES
     reference = report["reference"]["final"]["digests"]
     trials = report["a"]["trials"] + report["b"]["trials"]

@@ -35,8 +35,13 @@ def frames_store(tmp_path):
     rng = np.random.default_rng(0)
     buffer = ReplayBuffer.create(tmp_path / "frames.zarr")
     for seed, length in enumerate((20, 25, 15)):
-        buffer.add_episode({"agentview": rng.integers(0, 256, (length, 32, 32, 3), dtype=np.uint8),
-                            "action": rng.normal(size=(length, 7)).astype(np.float32)}, seed=seed)
+        buffer.add_episode(
+            {
+                "agentview": rng.integers(0, 256, (length, 32, 32, 3), dtype=np.uint8),
+                "action": rng.normal(size=(length, 7)).astype(np.float32),
+            },
+            seed=seed,
+        )
     return ReplayBuffer.open(tmp_path / "frames.zarr")
 
 

@@ -233,10 +233,14 @@ def test_first_episode_killed_mid_write_recovers(tmp_path):
     """Killed while the first episode of a new store is written: some data arrays exist, the
     store has no episode. Every rerun used to fail on "episode keys ... differ"."""
     path = tmp_path / "new.zarr"
-    script = _kill_script(path, 'self.path == "data/proprio"', """
+    script = _kill_script(
+        path,
+        'self.path == "data/proprio"',
+        """
         buffer = ReplayBuffer.create(PATH)
         buffer.add_episode(episode, seed=0)
-    """)
+    """,
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     assert _data_arrays(path), "the kill should leave some data arrays behind"

@@ -5,8 +5,17 @@ from s2robot.errors import UserError
 
 
 def test_round_trip_through_a_checkpoint_entry():
-    cfg = EncoderConfig.from_cfg({"name": "vit_t", "weights": "random", "img_size": 32, "feature": "tokens",
-                                  "output_grid": "largest", "seed": 3}, [1, 2])
+    cfg = EncoderConfig.from_cfg(
+        {
+            "name": "vit_t",
+            "weights": "random",
+            "img_size": 32,
+            "feature": "tokens",
+            "output_grid": "largest",
+            "seed": 3,
+        },
+        [1, 2],
+    )
     enc = cfg.build()
     entry = cfg.to_checkpoint(enc, camera="agentview")
     assert entry["weights"] == "random:seed3" and entry["camera"] == "agentview"
@@ -15,8 +24,16 @@ def test_round_trip_through_a_checkpoint_entry():
 
 
 def test_checkpoints_written_before_the_mismatch_flag_still_read():
-    old = {"encoder": "vit_t", "weights": "random:seed0", "scales": [1], "feature": "cls", "output_grid": "native",
-           "img_size": 32, "weights_arg": "random", "seed": 0}
+    old = {
+        "encoder": "vit_t",
+        "weights": "random:seed0",
+        "scales": [1],
+        "feature": "cls",
+        "output_grid": "native",
+        "img_size": 32,
+        "weights_arg": "random",
+        "seed": 0,
+    }
     assert EncoderConfig.from_checkpoint(old).allow_family_mismatch is False
 
 

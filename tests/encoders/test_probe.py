@@ -36,7 +36,7 @@ def test_mean_baseline_predicts_each_training_fold_mean():
     for test in kfold_indices(23, 4, seed=3):
         base[test] = y[np.setdiff1d(np.arange(23), test)].mean(0)
     err = (base - y) * 100
-    np.testing.assert_allclose(r["mean_baseline"]["rmse_cm"], np.sqrt((err ** 2).mean(0)), atol=1e-3)
+    np.testing.assert_allclose(r["mean_baseline"]["rmse_cm"], np.sqrt((err**2).mean(0)), atol=1e-3)
     np.testing.assert_allclose(r["mean_baseline"]["mae_cm"], np.abs(err).mean(0), atol=1e-3)
     np.testing.assert_allclose(r["mean_baseline"]["mean_dist_cm"], np.linalg.norm(err, axis=1).mean(), atol=1e-3)
 
@@ -64,9 +64,11 @@ def test_probe_encoder_on_a_store(tmp_path):
         pos = rng.uniform(-0.15, 0.15, size=3).astype(np.float32)
         frames = np.full((3, 32, 32, 3), 200, np.uint8)
         r, c = int((pos[0] + 0.15) / 0.3 * 24), int((pos[1] + 0.15) / 0.3 * 24)
-        frames[:, r:r + 8, c:c + 8] = (255, 0, 0)  # a red cube where cube_pos says
-        store.add_episode({"agentview": frames, "cube_pos": np.repeat(pos[None], 3, 0),
-                           "action": np.zeros((3, 7), np.float32)}, seed=ep)
+        frames[:, r : r + 8, c : c + 8] = (255, 0, 0)  # a red cube where cube_pos says
+        store.add_episode(
+            {"agentview": frames, "cube_pos": np.repeat(pos[None], 3, 0), "action": np.zeros((3, 7), np.float32)},
+            seed=ep,
+        )
     enc = build_encoder("vit_t", weights="random", img_size=32, scales=[1, 2], feature="mean")
     result = probe_encoder(enc, tmp_path / "s.zarr", "agentview", n_folds=3)
     assert result["n"] == 12 and result["dim"] == 2 * 192 and result["scales"] == [1, 2]

@@ -19,8 +19,10 @@ def test_unknown_encoder_lists_known_ones():
         get_spec("mvp_xl")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("vit_h", "vit_l", "mvp_l") else n
-                                  for n in sorted(EXPECTED)])  # the big three take 8-19 s each
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in ("vit_h", "vit_l", "mvp_l") else n for n in sorted(EXPECTED)],
+)  # the big three take 8-19 s each
 def test_every_encoder_builds_and_runs(name):
     # Real architectures at their native size, random weights, batch 1.
     enc = build_encoder(name, weights="random", scales=[1])

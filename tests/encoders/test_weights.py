@@ -112,10 +112,12 @@ def test_offline_switch_skips_download(tmp_path, monkeypatch):
 
 # -- weights of the other family, and files that carry more than tensors ----------------------
 
+
 def _mvp_file(path, sd, **extra):
     """An MVP/MAE pre-training checkpoint: encoder + decoder keys under "model", and more."""
-    torch.save({"model": {**sd, "decoder_embed.weight": torch.zeros(2, 2), "mask_token": torch.zeros(1, 1, 2)},
-                **extra}, path)
+    torch.save(
+        {"model": {**sd, "decoder_embed.weight": torch.zeros(2, 2), "mask_token": torch.zeros(1, 1, 2)}, **extra}, path
+    )
     return path
 
 
@@ -127,8 +129,11 @@ def vit_s_sd():
 def test_mvp_file_into_timm_encoder_is_refused_unless_overridden(tmp_path, vit_s_sd):
     # mvp_s and vit_s have identical key names and shapes at any size: only the file's origin tells.
     path = _mvp_file(tmp_path / "mvp.pth", vit_s_sd)
-    with pytest.raises(WeightsError, match=r"MAE/MVP pre-training checkpoint \(MAE decoder keys.*use encoder=mvp_s.*"
-                                           r"encoder.allow_family_mismatch=true"):
+    with pytest.raises(
+        WeightsError,
+        match=r"MAE/MVP pre-training checkpoint \(MAE decoder keys.*use encoder=mvp_s.*"
+        r"encoder.allow_family_mismatch=true",
+    ):
         build_encoder("vit_s", weights=path, img_size=32)
     # Training entries beside "model" give it away too, decoder keys or not.
     bare = tmp_path / "bare.pth"

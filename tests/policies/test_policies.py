@@ -43,10 +43,12 @@ def test_transformer_uses_history_and_is_causal():
     assert not torch.allclose(policy(obs), policy(changed))
     # Causality: the first step's representation ignores later steps.
     with torch.no_grad():
+
         def first_step(o):
             steps = policy.obs_encoder({k: v.flatten(0, 1) for k, v in o.items()}).view(1, 3, -1)
             x = policy.transformer(policy.embed(steps) + policy.pos, mask=policy.causal_mask, is_causal=True)
             return x[:, 0]
+
         later = {k: v.clone() for k, v in obs.items()}
         later["vision"][:, 2] += 3.0
         assert torch.allclose(first_step(obs), first_step(later), atol=1e-5)
@@ -70,8 +72,8 @@ def test_keypoints_read_where_a_token_stands_out():
         pool.to_maps.bias.zero_()
         pool.to_maps.weight[0, 0] = 50.0  # keypoint 0 follows feature 0
     tokens = torch.zeros(2, 17, 8)
-    tokens[0, 1 + 0, 0] = 1.0       # grid cell (row 0, col 0): top-left
-    tokens[1, 1 + 15, 0] = 1.0      # grid cell (row 3, col 3): bottom-right
+    tokens[0, 1 + 0, 0] = 1.0  # grid cell (row 0, col 0): top-left
+    tokens[1, 1 + 15, 0] = 1.0  # grid cell (row 3, col 3): bottom-right
     kp = pool.keypoints(tokens)[:, 0]
     assert torch.allclose(kp[0], torch.tensor([-1.0, -1.0]), atol=1e-3)
     assert torch.allclose(kp[1], torch.tensor([1.0, 1.0]), atol=1e-3)
@@ -93,8 +95,15 @@ def test_each_camera_input_has_its_own_pool():
     from policies.obs_encoder import AttentionPool, SpatialSoftmaxPool
 
     shapes = {"vision_agentview": (17, 8), "vision_robot0_eye_in_hand": (17, 8), "proprio": (9,)}
-    policy = make_policy("transformer", shapes, 7, n_obs_steps=2, hidden=32, visual_pool="attn",
-                         visual_pools={"vision_robot0_eye_in_hand": "keypoints"})
+    policy = make_policy(
+        "transformer",
+        shapes,
+        7,
+        n_obs_steps=2,
+        hidden=32,
+        visual_pool="attn",
+        visual_pools={"vision_robot0_eye_in_hand": "keypoints"},
+    )
     proj = policy.obs_encoder.proj
     assert isinstance(proj["vision_agentview"], AttentionPool)
     assert isinstance(proj["vision_robot0_eye_in_hand"], SpatialSoftmaxPool)

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import compose
+from s2robot.data.replay_buffer import ReplayBuffer
 from s2robot.encoders import build_backbone, build_encoder, resolve_spec
 from s2robot.encoders.frozen import FrozenS2Encoder
-from s2robot.pretrain.mae import MAE, masked_patch_loss, patchify, random_masking, s2_views, unpatchify
-from s2robot.data.replay_buffer import ReplayBuffer
-from s2robot.s2 import resize_to
 from s2robot.errors import ConfigError
+from s2robot.pretrain.mae import MAE, masked_patch_loss, patchify, random_masking, s2_views, unpatchify
+from s2robot.s2 import resize_to
+from tests.conftest import compose
 
 SPEC = resolve_spec("vit_t", 32)  # 2x2 patches of 16 px: fast
 
@@ -37,17 +37,37 @@ def synthetic_store(tmp_path_factory):
     store = ReplayBuffer.create(path)
     for ep in range(6):
         t = 5
-        store.add_episode({"agentview": rng.integers(0, 256, (t, 48, 48, 3), dtype=np.uint8),
-                           "cube_pos": rng.normal(size=(t, 3)).astype(np.float32),
-                           "action": np.zeros((t, 7), np.float32)}, seed=ep)
+        store.add_episode(
+            {
+                "agentview": rng.integers(0, 256, (t, 48, 48, 3), dtype=np.uint8),
+                "cube_pos": rng.normal(size=(t, 3)).astype(np.float32),
+                "action": np.zeros((t, 7), np.float32),
+            },
+            seed=ep,
+        )
     return path
 
 
 def pretrain_cfg(store, *overrides):
-    return compose(["encoder=vit_t", "encoder.img_size=32", f"data.stores=[{store}]", "device=cpu",
-                    "mae.decoder_dim=32", "mae.decoder_depth=1", "mae.decoder_heads=2",
-                    "train.batch_size=4", "train.warmup_steps=1", "train.log_every=2", "train.save_every=2",
-                    "train.progress=false", "vis.n_images=2", *overrides], config_name="pretrain_mae")
+    return compose(
+        [
+            "encoder=vit_t",
+            "encoder.img_size=32",
+            f"data.stores=[{store}]",
+            "device=cpu",
+            "mae.decoder_dim=32",
+            "mae.decoder_depth=1",
+            "mae.decoder_heads=2",
+            "train.batch_size=4",
+            "train.warmup_steps=1",
+            "train.log_every=2",
+            "train.save_every=2",
+            "train.progress=false",
+            "vis.n_images=2",
+            *overrides,
+        ],
+        config_name="pretrain_mae",
+    )
 
 
 def test_masking_keeps_a_quarter_of_the_patches_per_sample():
@@ -134,8 +154,7 @@ def test_saved_encoder_loads_through_build_encoder_with_identical_features(synth
     model = build_mae(cfg)
     model.load_state_dict(torch.load(summary["state"], weights_only=False)["model"])
     in_memory = FrozenS2Encoder(SPEC, model.encoder, scales=[1, 2], feature="tokens")
-    loaded = build_encoder("vit_t", weights=summary["encoder_weights"], img_size=32, scales=[1, 2],
-                           feature="tokens")
+    loaded = build_encoder("vit_t", weights=summary["encoder_weights"], img_size=32, scales=[1, 2], feature="tokens")
     frames = np.random.default_rng(1).integers(0, 256, (3, 48, 48, 3), dtype=np.uint8)
     assert torch.equal(loaded(frames), in_memory(frames))
 
@@ -151,8 +170,9 @@ def test_resume_continues_where_the_run_stopped(synthetic_store, tmp_path):
     with pytest.raises(ConfigError, match="resume=true"):
         pretrain(pretrain_cfg(synthetic_store, *flat, "train.steps=4"), tmp_path / "split")
     with pytest.raises(ConfigError, match="scales"):
-        pretrain(pretrain_cfg(synthetic_store, *flat, "train.steps=4", "resume=true", "scales=[1,2]"),
-                 tmp_path / "split")
+        pretrain(
+            pretrain_cfg(synthetic_store, *flat, "train.steps=4", "resume=true", "scales=[1,2]"), tmp_path / "split"
+        )
     summary = pretrain(pretrain_cfg(synthetic_store, *flat, "train.steps=4", "resume=true"), tmp_path / "split")
     assert summary["steps"] == 4
     a = torch.load(tmp_path / "straight" / "encoder.pt", weights_only=True)["model"]
@@ -172,8 +192,16 @@ def test_frames_from_image_and_video_folders(tmp_path):
     rng = np.random.default_rng(0)
     iio.imwrite(tmp_path / "a.png", rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
     iio.imwrite(tmp_path / "clip.mp4", rng.integers(0, 256, (6, 48, 48, 3), dtype=np.uint8), fps=10)
-    data = OmegaConf.create({"stores": [], "camera": "agentview", "folders": [str(tmp_path)], "stride": 2,
-                             "frame_size": 32, "max_frames": None})
+    data = OmegaConf.create(
+        {
+            "stores": [],
+            "camera": "agentview",
+            "folders": [str(tmp_path)],
+            "stride": 2,
+            "frame_size": 32,
+            "max_frames": None,
+        }
+    )
     frames, summary = load_frames(data, view_size=32)
     assert frames.shape == (1 + 3, 32, 32, 3) and frames.dtype == torch.uint8
     assert summary["n_frames"] == 4

@@ -18,8 +18,10 @@ def run_dir(tiny_store, tmp_path_factory):
 
 
 def _obs(b, rng=np.random.default_rng(0)):
-    return {"agentview": rng.integers(0, 256, (b, 32, 32, 3), dtype=np.uint8),
-            "proprio": rng.normal(size=(b, 9)).astype(np.float32)}
+    return {
+        "agentview": rng.integers(0, 256, (b, 32, 32, 3), dtype=np.uint8),
+        "proprio": rng.normal(size=(b, 9)).astype(np.float32),
+    }
 
 
 def _count_predicts(runner):
@@ -64,8 +66,9 @@ def test_temporal_ensemble_predicts_every_step(run_dir):
     second = runner.act(obs)
     assert calls == [1, 1]
     # Step 2 averages chunk 1's 2nd action with chunk 2's 1st (same obs -> same chunk).
-    chunk = runner.policy.predict({"vision": runner.encoder(obs["agentview"])[:, None],
-                                   "proprio": torch.from_numpy(obs["proprio"])[:, None]})[0].numpy()
+    chunk = runner.policy.predict(
+        {"vision": runner.encoder(obs["agentview"])[:, None], "proprio": torch.from_numpy(obs["proprio"])[:, None]}
+    )[0].numpy()
     w = np.exp(-0.01 * np.arange(2))
     assert np.allclose(second[0], np.clip((chunk[1] * w[0] + chunk[0] * w[1]) / w.sum(), -1, 1), atol=1e-5)
     assert np.allclose(first[0], np.clip(chunk[0], -1, 1), atol=1e-5)
@@ -168,9 +171,13 @@ def test_two_cameras_each_through_its_encoder_into_the_head(two_cam_run):
     assert meta["image_shape"] == [32, 32, 3]
     assert meta["camera_encoders"]["robot0_eye_in_hand"]["scales"] == [1]
     obs = two_camera_obs(2)
-    want = runner.policy.predict({"vision_agentview": enc_a(obs["agentview"])[:, None],
-                                  "vision_robot0_eye_in_hand": enc_w(obs["robot0_eye_in_hand"])[:, None],
-                                  "proprio": torch.from_numpy(obs["proprio"])[:, None]})
+    want = runner.policy.predict(
+        {
+            "vision_agentview": enc_a(obs["agentview"])[:, None],
+            "vision_robot0_eye_in_hand": enc_w(obs["robot0_eye_in_hand"])[:, None],
+            "proprio": torch.from_numpy(obs["proprio"])[:, None],
+        }
+    )
     assert np.allclose(runner.act(obs), np.clip(want[:, 0].numpy(), -1, 1), atol=1e-5)
     # the wrist frame matters: another wrist view, another action
     runner.reset(2)
@@ -206,9 +213,13 @@ def test_cameras_with_the_same_options_share_one_encoder_and_one_batch(tiny_stor
     obs = two_camera_obs(3)
     got = runner.act(obs)
     assert calls == [6]  # both cameras' frames of the 3 envs in one call
-    want = runner.policy.predict({"vision_agentview": enc(obs["agentview"])[:, None],
-                                  "vision_robot0_eye_in_hand": enc(obs["robot0_eye_in_hand"])[:, None],
-                                  "proprio": torch.from_numpy(obs["proprio"])[:, None]})
+    want = runner.policy.predict(
+        {
+            "vision_agentview": enc(obs["agentview"])[:, None],
+            "vision_robot0_eye_in_hand": enc(obs["robot0_eye_in_hand"])[:, None],
+            "proprio": torch.from_numpy(obs["proprio"])[:, None],
+        }
+    )
     assert np.allclose(got, np.clip(want[:, 0].numpy(), -1, 1), atol=1e-5)
 
 

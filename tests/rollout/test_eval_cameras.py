@@ -11,14 +11,20 @@ WRIST = "robot0_eye_in_hand"
 
 
 def test_env_renders_every_policy_camera_and_the_video_camera():
-    ckpt = {"env": {"cameras": CAMERAS, "image_size": 32},
-            "config": {"data": {"camera": "agentview", "cameras": CAMERAS}}}
-    assert eval_env_config(ckpt, None, CAMERAS, want_video=True) == ({"cameras": CAMERAS, "image_size": 32},
-                                                                     "agentview")
+    ckpt = {
+        "env": {"cameras": CAMERAS, "image_size": 32},
+        "config": {"data": {"camera": "agentview", "cameras": CAMERAS}},
+    }
+    assert eval_env_config(ckpt, None, CAMERAS, want_video=True) == (
+        {"cameras": CAMERAS, "image_size": 32},
+        "agentview",
+    )
     # the video camera is the first policy camera unless chosen; a chosen one is rendered too
     assert eval_env_config(ckpt, None, [WRIST, "agentview"], want_video=True)[1] == WRIST
     assert eval_env_config(ckpt, None, CAMERAS, want_video=True, video_camera="frontview") == (
-        {"cameras": [*CAMERAS, "frontview"], "image_size": 32}, "frontview")
+        {"cameras": [*CAMERAS, "frontview"], "image_size": 32},
+        "frontview",
+    )
     assert eval_env_config(ckpt, None, CAMERAS, want_video=False, video_camera="frontview")[0]["cameras"] == CAMERAS
     # a camera the store held but the policy does not read is not rendered
     assert eval_env_config(ckpt, None, [WRIST], want_video=False)[0]["cameras"] == [WRIST]
@@ -34,7 +40,6 @@ def test_env_renders_every_policy_camera_and_the_video_camera():
 @pytest.mark.slow
 def test_evaluation_renders_both_cameras_for_the_policy(tiny_store_2cam, tmp_path_factory, tmp_path):
     run = two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp())
-    r = evaluate(run, tmp_path, n_episodes=1, n_workers=1, n_videos=1, env_overrides={"horizon": 4},
-                 progress=False)
+    r = evaluate(run, tmp_path, n_episodes=1, n_workers=1, n_videos=1, env_overrides={"horizon": 4}, progress=False)
     assert r["env"]["cameras"] == CAMERAS and r["video_camera"] == "agentview"
     assert r["n_episodes"] == 1 and r["episodes"][0]["length"] == 4 and len(r["videos"]) == 1

@@ -46,8 +46,15 @@ def _has_pyav():
 
 
 def test_contact_sheet_grid(tmp_path):
-    rows = [{"seed": 100_000 + i, "success": i == 0, "steps": video.pick_frames(n, 5),
-             "frames": [_frames(n)[t] for t in video.pick_frames(n, 5)]} for i, n in enumerate((30, 3))]
+    rows = [
+        {
+            "seed": 100_000 + i,
+            "success": i == 0,
+            "steps": video.pick_frames(n, 5),
+            "frames": [_frames(n)[t] for t in video.pick_frames(n, 5)],
+        }
+        for i, n in enumerate((30, 3))
+    ]
     path = video.contact_sheet(tmp_path / "sheet.png", rows, tile=128)
     img = np.asarray(Image.open(path))
     tile_h = video.labelled(np.zeros((128, 128, 3), np.uint8), "x", "y", min_size=128).shape[0]

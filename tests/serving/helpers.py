@@ -54,10 +54,21 @@ class StubRunner:
         self.last_timing = {}
 
     metadata = {
-        "obs_keys": ["proprio"], "camera_keys": [], "image_shape": None, "proprio_dim": 9,
-        "vector_dims": {"proprio": 9}, "action_dim": 7,
-        "action_low": [-1.0] * 7, "action_high": [1.0] * 7, "control_freq": 20, "action_horizon": 2,
-        "n_action_steps": 2, "temporal_ensemble": False, "encoder": None, "scales": None, "checkpoint": "stub",
+        "obs_keys": ["proprio"],
+        "camera_keys": [],
+        "image_shape": None,
+        "proprio_dim": 9,
+        "vector_dims": {"proprio": 9},
+        "action_dim": 7,
+        "action_low": [-1.0] * 7,
+        "action_high": [1.0] * 7,
+        "control_freq": 20,
+        "action_horizon": 2,
+        "n_action_steps": 2,
+        "temporal_ensemble": False,
+        "encoder": None,
+        "scales": None,
+        "checkpoint": "stub",
     }
 
     def reset(self, n_envs=1):

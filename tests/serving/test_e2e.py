@@ -35,8 +35,16 @@ def served(broker, robot, seed):
     robot.reset(seed)
     broker.reset()
     md = broker.client.metadata
-    stats = run_control_loop(robot, broker.act, md["action_low"], md["action_high"], rate_hz=None, watchdog_s=60,
-                             should_stop=lambda: robot.done, record=True)
+    stats = run_control_loop(
+        robot,
+        broker.act,
+        md["action_low"],
+        md["action_high"],
+        rate_hz=None,
+        watchdog_s=60,
+        should_stop=lambda: robot.done,
+        record=True,
+    )
     assert stats.held == 0 and stats.server_errors == 0
     return robot.success, np.stack(stats.actions)
 
@@ -66,10 +74,13 @@ def test_served_rollouts_match_in_process(run_dir):
 def test_sim_robot_renders_every_camera_the_metadata_names():
     from envs.sim_robot import sim_robot_for
 
-    md = {"camera_keys": ["agentview", "robot0_eye_in_hand"], "obs_keys": ["agentview", "robot0_eye_in_hand",
-                                                                          "proprio"],
-          "image_shape": [32, 32, 3], "image_shapes": {"agentview": [32, 32, 3], "robot0_eye_in_hand": [32, 32, 3]},
-          "control_freq": 20}
+    md = {
+        "camera_keys": ["agentview", "robot0_eye_in_hand"],
+        "obs_keys": ["agentview", "robot0_eye_in_hand", "proprio"],
+        "image_shape": [32, 32, 3],
+        "image_shapes": {"agentview": [32, 32, 3], "robot0_eye_in_hand": [32, 32, 3]},
+        "control_freq": 20,
+    }
     robot = sim_robot_for(md, horizon=3)
     try:
         robot.reset(EVAL_SEED_START)

@@ -31,7 +31,7 @@ def malformed_kinds(max_bytes: int) -> dict:
     """name -> (frame, error code); each a request the server must refuse with that code."""
     deep = b"\x91" * 3000 + b"\x00"  # 3,000 nested one-element lists
     return {
-        "garbage": (bytes(range(0xc1, 0xc1 + 1)) + b"\xff" * 20, "bad_message"),
+        "garbage": (bytes(range(0xC1, 0xC1 + 1)) + b"\xff" * 20, "bad_message"),
         "empty": (b"", "bad_message"),
         "text_frame": ("infer please", "bad_message"),
         "list": (packb([1, 2, 3]), "bad_message"),
@@ -51,8 +51,10 @@ def malformed_kinds(max_bytes: int) -> dict:
         "buffer_dtype": (msgpack.packb({"type": "infer", "obs": {"proprio": _buffer("object")}}), "bad_array"),
         "buffer_length": (msgpack.packb({"type": "infer", "obs": {"proprio": _buffer(nbytes=35)}}), "bad_array"),
         "buffer_shape": (msgpack.packb({"type": "infer", "obs": {"proprio": _buffer(shape=(-9,))}}), "bad_array"),
-        "buffer_huge": (msgpack.packb({"type": "infer", "obs": {"proprio": _buffer(shape=(2**40, 2**40))}}),
-                        "bad_array"),
+        "buffer_huge": (
+            msgpack.packb({"type": "infer", "obs": {"proprio": _buffer(shape=(2**40, 2**40))}}),
+            "bad_array",
+        ),
         "chunk_not_bool": (packb({"type": "infer", "id": 1, "obs": GOOD_OBS, "chunk": "yes"}), "bad_message"),
         "reset_not_bool": (packb({"type": "infer", "id": 1, "obs": GOOD_OBS, "reset": 1}), "bad_message"),
         "oversized": (_infer(pad=np.zeros(max_bytes + 1, np.uint8)), "message_too_large"),
@@ -69,8 +71,12 @@ def _fuzz(port: int, kinds: dict, seed: int, n: int, out: dict) -> None:
             frame, code = kinds[name]
             ws.send(frame)
             reply = unpackb(ws.recv(timeout=10))
-            ok = (reply.get("type") == "error" and reply.get("code") == code
-                  and isinstance(reply.get("message"), str) and reply["message"])
+            ok = (
+                reply.get("type") == "error"
+                and reply.get("code") == code
+                and isinstance(reply.get("message"), str)
+                and reply["message"]
+            )
             out.setdefault(name, []).append(bool(ok))
 
 
@@ -79,8 +85,10 @@ def test_fuzz_keeps_the_server_up_and_the_good_client_right(caplog):
     with caplog.at_level(logging.INFO, "s2robot.serving"), serving(stub) as server:
         kinds = malformed_kinds(server.max_message_bytes)
         results = [{}, {}]
-        fuzzers = [threading.Thread(target=_fuzz, args=(server.port, kinds, seed, N_PER_CONNECTION, results[seed]))
-                   for seed in (0, 1)]
+        fuzzers = [
+            threading.Thread(target=_fuzz, args=(server.port, kinds, seed, N_PER_CONNECTION, results[seed]))
+            for seed in (0, 1)
+        ]
         for t in fuzzers:
             t.start()
         good = 0

@@ -22,8 +22,12 @@ PROPRIO = {"proprio": np.zeros(9, np.float32)}
 
 
 class CameraStub(StubRunner):
-    metadata = {**StubRunner.metadata, "obs_keys": ["agentview", "proprio"], "camera_keys": ["agentview"],
-                "image_shape": [224, 224, 3]}
+    metadata = {
+        **StubRunner.metadata,
+        "obs_keys": ["agentview", "proprio"],
+        "camera_keys": ["agentview"],
+        "image_shape": [224, 224, 3],
+    }
 
 
 def _connect(port, **kw):
@@ -59,13 +63,17 @@ def test_message_limit_is_computed_from_the_image_shape():
 
 
 def test_limits_are_configurable_and_checked():
-    s = PolicyServer(StubRunner(), port=0, max_message_bytes=50_000, max_queue=2, idle_timeout_s=5,
-                     max_connections=3)
+    s = PolicyServer(StubRunner(), port=0, max_message_bytes=50_000, max_queue=2, idle_timeout_s=5, max_connections=3)
     assert (s.max_message_bytes, s.max_queue, s.idle_timeout_s, s.max_connections) == (50_000, 2, 5, 3)
-    for bad, match in [(dict(max_message_bytes=100), "smaller than one observation"),
-                       (dict(max_message_bytes=2.5e6), "whole number of bytes"), (dict(max_queue=0), "max_queue"),
-                       (dict(max_connections=-1), "max_connections"), (dict(idle_timeout_s=0), "idle_timeout_s"),
-                       (dict(port=99999), "not a TCP port"), (dict(port="80"), "not a TCP port")]:
+    for bad, match in [
+        (dict(max_message_bytes=100), "smaller than one observation"),
+        (dict(max_message_bytes=2.5e6), "whole number of bytes"),
+        (dict(max_queue=0), "max_queue"),
+        (dict(max_connections=-1), "max_connections"),
+        (dict(idle_timeout_s=0), "idle_timeout_s"),
+        (dict(port=99999), "not a TCP port"),
+        (dict(port="80"), "not a TCP port"),
+    ]:
         with pytest.raises(ServingError, match=match):
             PolicyServer(StubRunner(), **{"port": 0, **bad})
 
@@ -113,8 +121,13 @@ def _upgrade(port, *auth):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.putrequest("GET", "/")
     key = base64.b64encode(os.urandom(16)).decode()
-    for k, v in [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13"),
-                 ("Sec-WebSocket-Key", key), *[("Authorization", a) for a in auth]]:
+    for k, v in [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", key),
+        *[("Authorization", a) for a in auth],
+    ]:
         conn.putheader(k, v)
     conn.endheaders()
     r = conn.getresponse()
@@ -123,8 +136,10 @@ def _upgrade(port, *auth):
 
 def test_two_authorization_headers_are_a_400_not_a_500(caplog):
     with serving(StubRunner(), token="s3cret") as server, caplog.at_level(logging.ERROR, "websockets"):
-        assert _upgrade(server.port, "Bearer s3cret", "Bearer s3cret") == (400, b"send exactly one Authorization "
-                                                                               b"header\n")
+        assert _upgrade(server.port, "Bearer s3cret", "Bearer s3cret") == (
+            400,
+            b"send exactly one Authorization header\n",
+        )
         assert _upgrade(server.port, "Bearer guess", "Bearer s3cret")[0] == 400
         assert _upgrade(server.port, "Bearer guess")[0] == 401
         assert _upgrade(server.port)[0] == 401
@@ -160,11 +175,17 @@ def test_every_camera_is_in_the_observation_spec_and_the_message_limit():
 
     one = {**CameraStub.metadata}
     # each camera at its own shape (a wrist camera sent smaller than the scene camera)
-    two = {**one, "obs_keys": ["agentview", "robot0_eye_in_hand", "proprio"],
-           "camera_keys": ["agentview", "robot0_eye_in_hand"],
-           "image_shapes": {"agentview": [224, 224, 3], "robot0_eye_in_hand": [96, 96, 3]}}
+    two = {
+        **one,
+        "obs_keys": ["agentview", "robot0_eye_in_hand", "proprio"],
+        "camera_keys": ["agentview", "robot0_eye_in_hand"],
+        "image_shapes": {"agentview": [224, 224, 3], "robot0_eye_in_hand": [96, 96, 3]},
+    }
     spec = observation_spec(two)
-    assert spec == {"agentview": ("image", (224, 224, 3)), "robot0_eye_in_hand": ("image", (96, 96, 3)),
-                    "proprio": ("vector", (9,))}
+    assert spec == {
+        "agentview": ("image", (224, 224, 3)),
+        "robot0_eye_in_hand": ("image", (96, 96, 3)),
+        "proprio": ("vector", (9,)),
+    }
     assert observation_spec(one)["agentview"] == ("image", (224, 224, 3))  # metadata with image_shape only
     assert auto_max_message_bytes(spec) - auto_max_message_bytes(observation_spec(one)) > 96 * 96 * 3

@@ -35,13 +35,16 @@ def run_main(monkeypatch, capsys, tmp_path):
     return run
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["host=0.0.0.0", "token=null"], "error: refusing to serve on 0.0.0.0"),
-    (["port=99999"], "error: port=99999: must be in [0, 65535]"),
-    (["port=abc"], "error: port=abc: "),
-    ([f"token={TOKEN}", "host=203.0.113.7", "port=0"], "error: cannot listen on 203.0.113.7:0:"),
-    (["checkpoint=/nonexistent/run", "port=0"], "error: no checkpoint at /nonexistent/run"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["host=0.0.0.0", "token=null"], "error: refusing to serve on 0.0.0.0"),
+        (["port=99999"], "error: port=99999: must be in [0, 65535]"),
+        (["port=abc"], "error: port=abc: "),
+        ([f"token={TOKEN}", "host=203.0.113.7", "port=0"], "error: cannot listen on 203.0.113.7:0:"),
+        (["checkpoint=/nonexistent/run", "port=0"], "error: no checkpoint at /nonexistent/run"),
+    ],
+)
 def test_user_mistakes_are_one_line_and_exit_2(run_main, overrides, message):
     code, out, err, _ = run_main(*overrides)
     assert code == 2 and err.count("\n") == 1 and err.startswith(message), err

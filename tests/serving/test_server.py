@@ -31,8 +31,10 @@ def server(run_dir):
 
 
 def _obs(rng, size=32):
-    return {"agentview": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-            "proprio": rng.normal(size=9).astype(np.float32)}
+    return {
+        "agentview": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+        "proprio": rng.normal(size=9).astype(np.float32),
+    }
 
 
 def _client(server, **kw):
@@ -132,12 +134,18 @@ MALFORMED = {
     "proprio_nan": (_infer(_with(proprio=np.full(9, np.nan, np.float32))), "non_finite"),
     "proprio_inf": (_infer(_with(proprio=np.array([np.inf] + [0] * 8, np.float32))), "non_finite"),
     "proprio_f64_overflow": (_infer(_with(proprio=np.full(9, 1e300))), "non_finite"),
-    "buffer_dtype": (msgpack.packb({"type": "infer", "id": 5, "obs": {"agentview": _buffer(dtype="complex64")}}),
-                     "bad_array"),
-    "buffer_length": (msgpack.packb({"type": "infer", "id": 5, "obs": {"agentview": _buffer(data=b"\0" * 7)}}),
-                      "bad_array"),
-    "buffer_object": (msgpack.packb({"type": "infer", "id": 5, "obs": {"agentview": _buffer(dtype="object")}}),
-                      "bad_array"),
+    "buffer_dtype": (
+        msgpack.packb({"type": "infer", "id": 5, "obs": {"agentview": _buffer(dtype="complex64")}}),
+        "bad_array",
+    ),
+    "buffer_length": (
+        msgpack.packb({"type": "infer", "id": 5, "obs": {"agentview": _buffer(data=b"\0" * 7)}}),
+        "bad_array",
+    ),
+    "buffer_object": (
+        msgpack.packb({"type": "infer", "id": 5, "obs": {"agentview": _buffer(dtype="object")}}),
+        "bad_array",
+    ),
     "chunk_not_bool": (_infer(_good(), chunk="yes"), "bad_message"),
     "oversized": (_infer(_with(pad=np.zeros(MAX_BYTES, np.uint8))), "message_too_large"),
 }
@@ -230,8 +238,7 @@ def test_non_loopback_bind_needs_a_token():
 def two_cam_runner(tiny_store_2cam, tmp_path_factory):
     from tests.two_cameras import WRIST_OWN, two_camera_run
 
-    return PolicyController.from_checkpoint(two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp(),
-                                                           WRIST_OWN))
+    return PolicyController.from_checkpoint(two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp(), WRIST_OWN))
 
 
 def test_two_camera_policy_is_served_with_every_camera(two_cam_runner):
@@ -248,10 +255,14 @@ def test_two_camera_policy_is_served_with_every_camera(two_cam_runner):
         obs = two_camera_obs(None)
         ref = copy.copy(two_cam_runner)
         ref.reset(1)
-        assert np.allclose(c.infer(obs, timeout=30)["action"], ref.act({k: v[None] for k, v in obs.items()})[0],
-                           atol=1e-5)
+        assert np.allclose(
+            c.infer(obs, timeout=30)["action"], ref.act({k: v[None] for k, v in obs.items()})[0], atol=1e-5
+        )
         del obs["robot0_eye_in_hand"]
-        with pytest.raises(ServerError, match=r"missing_key: observation lacks \['robot0_eye_in_hand'\]; .*send a "
-                                              r"frame of every camera it was trained on"):
+        with pytest.raises(
+            ServerError,
+            match=r"missing_key: observation lacks \['robot0_eye_in_hand'\]; .*send a "
+            r"frame of every camera it was trained on",
+        ):
             c.infer(obs, timeout=30)
         assert _health(server.port)[0] == 200

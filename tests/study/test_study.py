@@ -25,11 +25,14 @@ Z = 1.959963984540054
 # -- the cost columns against the paper's Table 10 -------------------------------------------
 
 
-@pytest.mark.parametrize("encoder,scales,img_size,gmacs,params", [
-    ("mvp_b", (1,), None, 17.5, 86e6),     # ViT-B/16 [224]
-    ("mvp_l", (1,), 224, 61.6, 307e6),     # ViT-L/16 [224] (MVP's own ViT-L is trained at 256 px)
-    ("mvp_b", (1, 2), None, 87.9, 86e6),   # ViT-B/16-S² [224, 448]
-])
+@pytest.mark.parametrize(
+    "encoder,scales,img_size,gmacs,params",
+    [
+        ("mvp_b", (1,), None, 17.5, 86e6),  # ViT-B/16 [224]
+        ("mvp_l", (1,), 224, 61.6, 307e6),  # ViT-L/16 [224] (MVP's own ViT-L is trained at 256 px)
+        ("mvp_b", (1, 2), None, 87.9, 86e6),  # ViT-B/16-S² [224, 448]
+    ],
+)
 def test_cost_columns_match_paper_table_10(encoder, scales, img_size, gmacs, params):
     c = cost_columns(encoder, scales, img_size)
     assert c["gmacs"] == pytest.approx(gmacs, rel=0.02)
@@ -48,9 +51,15 @@ def _set(d: dict, key: str, value) -> None:
 
 def config_from_overrides(overrides) -> dict:
     """What train_policy.py would resolve for these overrides, as far as the study looks."""
-    cfg = {"inputs": ["vision", "proprio"], "seed": 0, "scales": [1], "train": {"epochs": 100},
-           "encoder": {"name": "mvp_b", "weights": "auto", "img_size": None, "seed": 0},
-           "data": {"store": "data/s.zarr", "camera": "agentview"}, "eval": {"n_episodes": 50}}
+    cfg = {
+        "inputs": ["vision", "proprio"],
+        "seed": 0,
+        "scales": [1],
+        "train": {"epochs": 100},
+        "encoder": {"name": "mvp_b", "weights": "auto", "img_size": None, "seed": 0},
+        "data": {"store": "data/s.zarr", "camera": "agentview"},
+        "eval": {"n_episodes": 50},
+    }
     for item in overrides:
         key, _, value = item.partition("=")
         value = yaml.safe_load(value)
@@ -61,8 +70,15 @@ def config_from_overrides(overrides) -> dict:
     return cfg
 
 
-def fake_run(run_dir: Path, overrides, *, successes: int | None, epoch: int | None = None,
-             n_episodes: int | None = None, hydra_dir: bool = True) -> Path:
+def fake_run(
+    run_dir: Path,
+    overrides,
+    *,
+    successes: int | None,
+    epoch: int | None = None,
+    n_episodes: int | None = None,
+    hydra_dir: bool = True,
+) -> Path:
     """A run directory as train_policy.py leaves it: .hydra/config.yaml, checkpoint.pt with its
     epoch and config, and (if ``successes`` is given) eval/eval.json."""
     cfg = config_from_overrides(overrides)
@@ -77,12 +93,22 @@ def fake_run(run_dir: Path, overrides, *, successes: int | None, epoch: int | No
         vision = "vision" in cfg["inputs"]
         weights = cfg["encoder"]["weights"]
         (run_dir / "eval").mkdir(exist_ok=True)
-        (run_dir / "eval" / "eval.json").write_text(json.dumps({
-            "successes": successes, "n_episodes": n, "success_rate": successes / n,
-            "checkpoint_hash": checkpoint_hash(run_dir), "inputs": cfg["inputs"],
-            "encoder": cfg["encoder"]["name"] if vision else None, "scales": cfg["scales"] if vision else None,
-            "encoder_weights": ("random:seed0" if weights == "random" else "md5:" + "ab" * 16) if vision else None,
-        }))
+        (run_dir / "eval" / "eval.json").write_text(
+            json.dumps(
+                {
+                    "successes": successes,
+                    "n_episodes": n,
+                    "success_rate": successes / n,
+                    "checkpoint_hash": checkpoint_hash(run_dir),
+                    "inputs": cfg["inputs"],
+                    "encoder": cfg["encoder"]["name"] if vision else None,
+                    "scales": cfg["scales"] if vision else None,
+                    "encoder_weights": ("random:seed0" if weights == "random" else "md5:" + "ab" * 16)
+                    if vision
+                    else None,
+                }
+            )
+        )
     return run_dir
 
 
@@ -94,8 +120,14 @@ def wilson_reference(k: int, n: int) -> tuple[float, float]:
 
 
 def vision_ov(enc, scales, seed, weights="auto"):
-    return [f"encoder={enc}", f"scales=[{','.join(map(str, scales))}]", f"seed={seed}", f"encoder.weights={weights}",
-            "train.epochs=5", "eval.n_episodes=20"]
+    return [
+        f"encoder={enc}",
+        f"scales=[{','.join(map(str, scales))}]",
+        f"seed={seed}",
+        f"encoder.weights={weights}",
+        "train.epochs=5",
+        "eval.n_episodes=20",
+    ]
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -106,18 +138,31 @@ def test_report_from_synthetic_runs(tmp_path):
     outcomes = {("mvp_b", (1,)): [8, 10], ("mvp_b", (1, 2)): [14, 12], ("mvp_l", (1,)): [10, 11]}
     for (enc, scales), ks in outcomes.items():
         for seed, k in enumerate(ks):
-            fake_run(study / f"{enc}_s{'-'.join(map(str, scales))}_seed{seed}", vision_ov(enc, scales, seed),
-                     successes=k)
+            fake_run(
+                study / f"{enc}_s{'-'.join(map(str, scales))}_seed{seed}", vision_ov(enc, scales, seed), successes=k
+            )
     for seed, k in enumerate([0, 0]):
-        fake_run(study / f"blind_seed{seed}", ["inputs=[proprio]", f"seed={seed}", "train.epochs=5",
-                                               "eval.n_episodes=20"], successes=k)
-    fake_run(study / "privileged_seed0", ["inputs=[proprio,cube_pos,cube_yaw]", "train.epochs=5",
-                                          "eval.n_episodes=20"], successes=19)
+        fake_run(
+            study / f"blind_seed{seed}",
+            ["inputs=[proprio]", f"seed={seed}", "train.epochs=5", "eval.n_episodes=20"],
+            successes=k,
+        )
+    fake_run(
+        study / "privileged_seed0",
+        ["inputs=[proprio,cube_pos,cube_yaw]", "train.epochs=5", "eval.n_episodes=20"],
+        successes=19,
+    )
     # a failed cell (missing weights) and an interrupted one (checkpoint at epoch 3 of 5)
     failed = study / "mvp_l_s1-2_seed0"
     failed.mkdir()
-    (failed / "study_cell.json").write_text(json.dumps({"status": "failed", "reason": "weights for encoder 'mvp_l' "
-                                                        "not found at /x/vitl.pth and offline. To fix: download"}))
+    (failed / "study_cell.json").write_text(
+        json.dumps(
+            {
+                "status": "failed",
+                "reason": "weights for encoder 'mvp_l' not found at /x/vitl.pth and offline. To fix: download",
+            }
+        )
+    )
     fake_run(study / "mvp_l_s1-2_seed1", vision_ov("mvp_l", (1, 2), 1), successes=None, epoch=3)
 
     infos = [run_info(d) for d in find_run_dirs(study)]
@@ -158,9 +203,12 @@ def test_probe_reads_the_features_the_head_was_given(tmp_path, monkeypatch):
     import s2robot.encoders
     from s2robot.study.measure import measure_encoder
 
-    run = fake_run(tmp_path / "r", vision_ov("vit_t", (1, 2), 0, "random")
-                   + ["encoder.feature=tokens", "encoder.output_grid=largest", "policy.visual_pool=keypoints"],
-                   successes=5)
+    run = fake_run(
+        tmp_path / "r",
+        vision_ov("vit_t", (1, 2), 0, "random")
+        + ["encoder.feature=tokens", "encoder.output_grid=largest", "policy.visual_pool=keypoints"],
+        successes=5,
+    )
     info = run_info(run)
     assert (info["feature"], info["output_grid"]) == ("tokens", "largest")
     seen = {}
@@ -192,8 +240,10 @@ def test_report_only_finds_multirun_layout(tmp_path):
     dirs = find_run_dirs(tmp_path / "multirun")
     assert [d.name for d in dirs] == ["0", "1"]
     rows = build_report(root, [run_info(d) for d in dirs], [], log=lambda m: None)
-    assert [(r["encoder"], tuple(r["scales"]), r["successes"]) for r in rows] == [("vit_t", (1,), 5),
-                                                                                ("vit_t", (1, 2), 6)]
+    assert [(r["encoder"], tuple(r["scales"]), r["successes"]) for r in rows] == [
+        ("vit_t", (1,), 5),
+        ("vit_t", (1, 2), 6),
+    ]
 
 
 # -- resumability ------------------------------------------------------------------------
@@ -212,15 +262,19 @@ class StubRunner:
         if any(f in run_dir.name for f in self.fail):
             log_path.write_text("loading...\nerror: encoder.weights=/no/such.pth: no such file. download it\n")
             return 2
-        fake_run(run_dir, [o for o in overrides if o not in ("train.resume=true", "eval.enabled=true")],
-                 successes=7)
+        fake_run(run_dir, [o for o in overrides if o not in ("train.resume=true", "eval.enabled=true")], successes=7)
         return 0
 
 
 def grid_cells():
     common = ["train.epochs=5", "eval.n_episodes=20"]
-    return plan_cells([{"encoder": "vit_t", "scales": [[1], [1, 2]]}], [0], common,
-                      {"vit_t": ["encoder.weights=random"]}, baselines=["blind"])
+    return plan_cells(
+        [{"encoder": "vit_t", "scales": [[1], [1, 2]]}],
+        [0],
+        common,
+        {"vit_t": ["encoder.weights=random"]},
+        baselines=["blind"],
+    )
 
 
 def test_finished_cells_are_skipped_and_unfinished_rerun(tmp_path):
@@ -257,15 +311,19 @@ def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
     state, why = cell_state(tmp_path, 5, 20, cell.overrides)
     assert state == "fresh" and "train.epochs" in why
     assert config_mismatches(["encoder=vit_s"], {"encoder": {"name": "vit_t"}}) == [
-        "encoder: checkpoint 'vit_t' vs planned 'vit_s'"]
+        "encoder: checkpoint 'vit_t' vs planned 'vit_s'"
+    ]
 
 
 @pytest.mark.slow
 def test_missing_weights_cell_does_not_stop_the_grid(tmp_path):
     """The vit_s cell runs the real train_policy.py with a weights file that does not exist."""
-    cells = plan_cells([{"encoder": "vit_s", "scales": [[1]]}, {"encoder": "vit_t", "scales": [[1]]}], [0],
-                       ["train.epochs=5", "eval.n_episodes=20", f"data.store={tmp_path}/none.zarr"],
-                       {"vit_s": [f"encoder.weights={tmp_path}/missing.pth"], "vit_t": ["encoder.weights=random"]})
+    cells = plan_cells(
+        [{"encoder": "vit_s", "scales": [[1]]}, {"encoder": "vit_t", "scales": [[1]]}],
+        [0],
+        ["train.epochs=5", "eval.n_episodes=20", f"data.store={tmp_path}/none.zarr"],
+        {"vit_s": [f"encoder.weights={tmp_path}/missing.pth"], "vit_t": ["encoder.weights=random"]},
+    )
     real, stub = subprocess_launcher(1), StubRunner()
 
     def runner(argv, log_path):
@@ -283,8 +341,9 @@ def test_missing_weights_cell_does_not_stop_the_grid(tmp_path):
 # -- the Hydra presets -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("preset,n_cells,kinds", [("paper", 15, {"vision"}), ("small", 14, {"vision", "blind",
-                                                                                             "privileged"})])
+@pytest.mark.parametrize(
+    "preset,n_cells,kinds", [("paper", 15, {"vision"}), ("small", 14, {"vision", "blind", "privileged"})]
+)
 def test_presets_plan_the_grid(preset, n_cells, kinds, tmp_path):
     cfg = compose([f"study={preset}", f"weights_dir={tmp_path}"], config_name="scaling_study")
     cells, randomised = study_plan.plan(cfg)
@@ -295,4 +354,3 @@ def test_presets_plan_the_grid(preset, n_cells, kinds, tmp_path):
         cfg = compose([f"study={preset}", f"weights_dir={tmp_path}", "allow_random=true"], config_name="scaling_study")
         cells, randomised = study_plan.plan(cfg)
         assert "encoder.weights=random" in cells[0].overrides and randomised == ["vit_t", "vit_s"]
-

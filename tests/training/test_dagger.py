@@ -141,9 +141,12 @@ def test_run_whose_store_is_missing_is_refused(tmp_path):
 def test_rounds_below_one_fail_validation():
     from s2robot.config import validate
 
-    for overrides, needle in ((["rounds=0"], "rounds=0: must be >= 1"), (["beta=1.5"], "beta=1.5"),
-                              (["episodes_per_round=0"], "episodes_per_round=0"),
-                              (["store_mode=append"], "store_mode=append: must be one of copy, extend")):
+    for overrides, needle in (
+        (["rounds=0"], "rounds=0: must be >= 1"),
+        (["beta=1.5"], "beta=1.5"),
+        (["episodes_per_round=0"], "episodes_per_round=0"),
+        (["store_mode=append"], "store_mode=append: must be one of copy, extend"),
+    ):
         with pytest.raises(ConfigError, match=needle):
             validate("dagger", compose(overrides, config_name="dagger"))
     validate("dagger", compose([], config_name="dagger"))  # the defaults are valid
@@ -184,9 +187,14 @@ def test_one_round_end_to_end_then_a_second_continues_the_numbering(short_store,
     expert = ScriptedExpert()
     for i in (4, 5):  # every visited state labelled by the expert (float32 pose: allow rounding)
         ep = store.get_episode(i)
-        labels = np.stack([expert.label({"proprio": ep["proprio"][t]},
-                                        {"cube_pos": ep["cube_pos"][t], "cube_quat": ep["cube_quat"][t]})
-                           for t in range(len(ep["action"]))])
+        labels = np.stack(
+            [
+                expert.label(
+                    {"proprio": ep["proprio"][t]}, {"cube_pos": ep["cube_pos"][t], "cube_quat": ep["cube_quat"][t]}
+                )
+                for t in range(len(ep["action"]))
+            ]
+        )
         assert np.mean(np.all(np.abs(labels - ep["action"]) < 1e-3, axis=1)) > 0.9
         assert len(ep["action"]) == 12 and ep["agentview"].shape == (12, 32, 32, 3)
     ckpt = load_checkpoint(out / "round_1")

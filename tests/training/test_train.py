@@ -22,22 +22,28 @@ def _rows(run_dir):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("overrides,error,match", [
-    (["encoder=vit_t", "encoder.name=vit_xxl"], UnknownEncoderError, "known encoders: .*mvp_b"),
-    (["scales=[]"], ConfigError, "empty"),
-    (["scales=[0,1]"], ConfigError, "positive"),
-    (["encoder.weights=/nonexistent/vitb.pth"], WeightsError, "encoder.weights="),
-    (["data.camera=robot0_eye_in_hand"], StoreError, "lacks keys"),
-    # several cameras: each must be in the store, listed once, and options only for listed ones
-    (["data.cameras=[agentview,robot0_eye_in_hand]"], StoreError, r"lacks keys \['robot0_eye_in_hand'\]"),
-    (["data.cameras=[agentview,agentview]"], ConfigError, "data.cameras=.*at most once"),
-    (["+camera_encoders.robot0_eye_in_hand.scales=[1]"], ConfigError,
-     r"camera_encoders.robot0_eye_in_hand=.*does not see \(data.cameras=\[agentview\]\)"),
-    (["+camera_encoders.agentview.feature=tokens"], ConfigError, "policy.visual_pool=none: camera agentview's"),
-    (["+camera_encoders.agentview.scales=[0]"], ConfigError, "camera_encoders.agentview.scales=.*positive"),
-    (["inputs=[vision,depth]"], ConfigError, "inputs"),
-    (["policy.n_action_steps=20"], ConfigError, "n_action_steps"),
-])
+@pytest.mark.parametrize(
+    "overrides,error,match",
+    [
+        (["encoder=vit_t", "encoder.name=vit_xxl"], UnknownEncoderError, "known encoders: .*mvp_b"),
+        (["scales=[]"], ConfigError, "empty"),
+        (["scales=[0,1]"], ConfigError, "positive"),
+        (["encoder.weights=/nonexistent/vitb.pth"], WeightsError, "encoder.weights="),
+        (["data.camera=robot0_eye_in_hand"], StoreError, "lacks keys"),
+        # several cameras: each must be in the store, listed once, and options only for listed ones
+        (["data.cameras=[agentview,robot0_eye_in_hand]"], StoreError, r"lacks keys \['robot0_eye_in_hand'\]"),
+        (["data.cameras=[agentview,agentview]"], ConfigError, "data.cameras=.*at most once"),
+        (
+            ["+camera_encoders.robot0_eye_in_hand.scales=[1]"],
+            ConfigError,
+            r"camera_encoders.robot0_eye_in_hand=.*does not see \(data.cameras=\[agentview\]\)",
+        ),
+        (["+camera_encoders.agentview.feature=tokens"], ConfigError, "policy.visual_pool=none: camera agentview's"),
+        (["+camera_encoders.agentview.scales=[0]"], ConfigError, "camera_encoders.agentview.scales=.*positive"),
+        (["inputs=[vision,depth]"], ConfigError, "inputs"),
+        (["policy.n_action_steps=20"], ConfigError, "n_action_steps"),
+    ],
+)
 def test_bad_config_fails_before_work(tiny_cfg, overrides, error, match):
     with pytest.raises(error, match=match):
         validate(tiny_cfg(*overrides))
@@ -81,8 +87,9 @@ def test_resume_continues_from_last_checkpoint(tiny_cfg, tmp_path):
     train(tiny_cfg("inputs=[proprio,cube_pos]", "train.epochs=2", "train.save_every=2"), part)
     # Same schedule length as the full run: pretend it was killed after epoch 2.
     ck = load_checkpoint(part)
-    resumed = train(tiny_cfg("inputs=[proprio,cube_pos]", "train.epochs=4", "train.save_every=2",
-                             "train.resume=true"), part)
+    resumed = train(
+        tiny_cfg("inputs=[proprio,cube_pos]", "train.epochs=4", "train.save_every=2", "train.resume=true"), part
+    )
     assert ck["train_state"]["epoch"] == 2
     assert [r["epoch"] for r in _rows(part)] == ["1", "2", "3", "4"]
     assert resumed["step"] == load_checkpoint(tmp_path / "full")["train_state"]["step"]
@@ -107,9 +114,19 @@ def test_ddp_two_cpu_processes(tiny_store, tmp_path):
     from tests.conftest import TINY
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-           str(ROOT / "train_policy.py"), *TINY, f"data.store={tiny_store}", "inputs=[vision,proprio]",
-           f"hydra.run.dir={tmp_path}", "train.epochs=2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        str(ROOT / "train_policy.py"),
+        *TINY,
+        f"data.store={tiny_store}",
+        "inputs=[vision,proprio]",
+        f"hydra.run.dir={tmp_path}",
+        "train.epochs=2",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     ckpt = load_checkpoint(tmp_path)
@@ -131,8 +148,11 @@ def test_two_cameras_each_with_its_own_encoder_options(tiny_store_2cam, tmp_path
 
     ckpt = load_checkpoint(two_camera_run(tiny_store_2cam, tmp_path_factory.getbasetemp(), WRIST_OWN))
     # one head input per camera, each from its own encoder options
-    assert ckpt["input_shapes"] == {"vision_agentview": (2 * 192,), "vision_robot0_eye_in_hand": (5, 192),
-                                    "proprio": (9,)}
+    assert ckpt["input_shapes"] == {
+        "vision_agentview": (2 * 192,),
+        "vision_robot0_eye_in_hand": (5, 192),
+        "proprio": (9,),
+    }
     cams = ckpt["cameras"]
     assert list(cams) == ["agentview", "robot0_eye_in_hand"]
     assert cams["agentview"]["scales"] == [1, 2] and cams["agentview"]["feature"] == "cls"
