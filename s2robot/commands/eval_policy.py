@@ -3,6 +3,7 @@ per-episode records, videos and a contact sheet in <run dir>/eval.
 
     s2robot-eval checkpoint=runs/2026-11-27_10-00-00_mvp_b
     s2robot-eval checkpoint=runs/x n_episodes=200 n_workers=8 device=cuda +env.horizon=200
+    s2robot-eval checkpoint=runs/privileged privileged_noise_cm=1.0 noise_mode=per_step out_dir=runs/privileged/eval_1cm
 """
 
 from omegaconf import DictConfig
@@ -30,10 +31,22 @@ def main(cfg: DictConfig) -> None:
         torch.set_num_threads(int(cfg.torch_threads))
     ckpt = resolve_checkpoint_path(to_absolute_path(str(cfg.checkpoint)))
     out_dir = to_absolute_path(cfg.out_dir) if cfg.out_dir else ckpt.parent / "eval"
-    result = evaluate(ckpt, out_dir, n_episodes=cfg.n_episodes, n_workers=cfg.n_workers, seed_start=cfg.seed_start,
-                      n_videos=cfg.n_videos, device=str(resolve_device(cfg.device)),
-                      env_overrides=validate_env_overrides(cfg.env), progress=cfg.progress,
-                      encoder_weights=to_absolute_path(cfg.encoder_weights) if cfg.encoder_weights else None)
+    result = evaluate(
+        ckpt,
+        out_dir,
+        n_episodes=cfg.n_episodes,
+        n_workers=cfg.n_workers,
+        seed_start=cfg.seed_start,
+        n_videos=cfg.n_videos,
+        device=str(resolve_device(cfg.device)),
+        env_overrides=validate_env_overrides(cfg.env),
+        progress=cfg.progress,
+        encoder_weights=to_absolute_path(cfg.encoder_weights) if cfg.encoder_weights else None,
+        cube_pos_noise_m=cfg.privileged_noise_cm / 100,
+        cube_yaw_noise_deg=cfg.privileged_yaw_noise_deg,
+        noise_mode=cfg.noise_mode,
+        cube_pos_noise_axes=cfg.privileged_noise_axes,
+    )
     print("\n".join(report_lines(result)))
 
 

@@ -85,8 +85,13 @@ class EnvPool:
     closes every worker and terminates any that do not exit in time, so none is orphaned.
     """
 
-    def __init__(self, n: int, env_cfg: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
-                 start_timeout: float = 300.0):
+    def __init__(
+        self,
+        n: int,
+        env_cfg: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+        start_timeout: float = 300.0,
+    ):
         self.n = int(n)
         ctx = mp.get_context("spawn")
         render_threads = max(1, cpu_cores() // self.n)
@@ -94,8 +99,12 @@ class EnvPool:
         try:
             for i in range(self.n):
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, dict(env_cfg), dict(overrides or {}), render_threads),
-                                   name=f"s2robot-env-{i}", daemon=True)
+                proc = ctx.Process(
+                    target=_worker,
+                    args=(child, dict(env_cfg), dict(overrides or {}), render_threads),
+                    name=f"s2robot-env-{i}",
+                    daemon=True,
+                )
                 proc.start()
                 child.close()  # only the worker holds its end: recv() sees EOF if it dies
                 self._conns.append(parent)
@@ -114,9 +123,11 @@ class EnvPool:
             status, payload = conn.recv()
         except (EOFError, ConnectionResetError) as e:
             self.procs[i].join(1.0)
-            raise WorkerError(f"env worker {i} died (exit code {self.procs[i].exitcode}); its error is printed above. "
-                              "Workers are spawned and re-import the main script: guard a script that starts "
-                              "them with `if __name__ == '__main__':`") from e
+            raise WorkerError(
+                f"env worker {i} died (exit code {self.procs[i].exitcode}); its error is printed above. "
+                "Workers are spawned and re-import the main script: guard a script that starts "
+                "them with `if __name__ == '__main__':`"
+            ) from e
         if status == "error":
             name, msg, tb = payload
             raise WorkerError(f"env worker {i} raised {name}: {msg}\n{tb}")
@@ -154,7 +165,7 @@ class EnvPool:
             conn.close()
         self._conns, self.procs = [], []
 
-    def __enter__(self) -> "EnvPool":
+    def __enter__(self) -> EnvPool:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from s2robot.errors import ConfigError
 from s2robot.fileio import atomic_write
 from s2robot.observations import policy_obs
 from s2robot.rollout.env_pool import EnvPool, cpu_cores
+from s2robot.rollout.noise import PrivilegedNoise
 from s2robot.rollout.records import Episode, Recorder, build_result, report_lines  # noqa: F401  (report_lines: for the commands)
 
 DEFAULT_CAMERA = "agentview"
@@ -35,12 +36,19 @@ def default_workers(n_episodes: int, n_workers: int | None = None) -> int:
     return max(1, min(int(n_workers), int(n_episodes)))
 
 
-def eval_env_config(ckpt: dict, overrides: Mapping[str, Any] | None, policy_camera: str | None,
-                    want_video: bool) -> tuple[dict, str | None]:
+def eval_env_config(
+    ckpt: dict,
+    overrides: Mapping[str, Any] | None,
+    policy_cameras: str | Sequence[str] | None,
+    want_video: bool,
+    video_camera: str | None = None,
+) -> tuple[dict, str | None]:
     """The env the policy was trained in (``ckpt["env"]``) plus ``overrides``; -> (config, video camera).
 
-    The camera for videos is the policy's, or for vision-free baselines the camera of its demos.
-    It is added to the env when videos are wanted; a baseline without videos renders nothing."""
+    The env renders every camera the policy sees, plus the video camera when videos are wanted, and
+    nothing else (rendering is most of a step; the physics is the same). The video camera is
+    ``video_camera``, else the policy's first camera, or for vision-free baselines the (first)
+    camera of its demos. Overrides that list ``cameras`` must keep every policy camera."""
     from omegaconf import DictConfig, OmegaConf
 
     from envs.cube_pick import env_keys
@@ -51,29 +59,49 @@ def eval_env_config(ckpt: dict, overrides: Mapping[str, Any] | None, policy_came
     unknown = sorted(set(cfg) - env_keys())
     if unknown:
         raise ConfigError(f"unknown env overrides {unknown}; the env takes {sorted(env_keys() - {'id'})}")
-    cameras = list(cfg.get("cameras", [DEFAULT_CAMERA]))
-    camera = policy_camera or (ckpt.get("config") or {}).get("data", {}).get("camera") or \
-        (cameras[0] if cameras else DEFAULT_CAMERA)
-    if policy_camera and policy_camera not in cameras:
-        raise ConfigError(f"the policy looks through camera {policy_camera!r} but the env overrides leave only "
-                          f"{cameras}; keep {policy_camera!r} in env cameras")
-    if want_video and camera not in cameras:
-        cameras.append(camera)
-    if not policy_camera and not want_video:
-        cameras = []  # nothing looks at images: skip rendering, the physics is the same
+    needed = [policy_cameras] if isinstance(policy_cameras, str) else list(policy_cameras or [])
+    listed = list(cfg.get("cameras", [DEFAULT_CAMERA]))
+    if "cameras" in (overrides or {}) and (dropped := [c for c in needed if c not in listed]):
+        raise ConfigError(
+            f"the policy looks through cameras {needed} but the env overrides leave only {listed}; "
+            f"keep {dropped} in env cameras"
+        )
+    data = (ckpt.get("config") or {}).get("data", {})
+    camera = (
+        video_camera
+        or (needed or data.get("cameras") or [data.get("camera")])[0]
+        or (listed[0] if listed else DEFAULT_CAMERA)
+    )
+    cameras = needed + ([camera] if want_video and camera not in needed else [])
     cfg["cameras"] = cameras
-    return cfg, (camera if cameras else None)
+    return cfg, (camera if camera in cameras else None)
 
 
-def evaluate(checkpoint: str | Path, out_dir: str | Path, n_episodes: int = 50, n_workers: int | None = None,
-             seed_start: int = EVAL_SEED_START, n_videos: int = 4, device: str = "cpu",
-             env_overrides: Mapping[str, Any] | None = None, progress: bool = True,
-             encoder_weights: str | None = None) -> dict:
+def evaluate(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    n_episodes: int = 50,
+    n_workers: int | None = None,
+    seed_start: int = EVAL_SEED_START,
+    n_videos: int = 4,
+    device: str = "cpu",
+    env_overrides: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    encoder_weights: str | None = None,
+    cube_pos_noise_m: float = 0.0,
+    cube_yaw_noise_deg: float = 0.0,
+    noise_mode: str = "per_episode",
+    cube_pos_noise_axes: str = "xyz",
+) -> dict:
     """Run ``n_episodes`` episodes with seeds ``seed_start + i`` and write ``out_dir/eval.json``,
     ``out_dir/videos/*.mp4`` (the first ``n_videos`` episodes) and ``out_dir/contact_sheet.png``.
 
     Same checkpoint, seeds and ``n_workers`` -> same records. ``progress``: a tqdm bar over
-    episodes. Returns what eval.json holds; ``report_lines(result)`` is what a command prints."""
+    episodes. Returns what eval.json holds; ``report_lines(result)`` is what a command prints.
+
+    ``cube_pos_noise_m`` (on ``cube_pos_noise_axes`` xyz or xy) / ``cube_yaw_noise_deg``: perception
+    error on a privileged policy's cube pose, drawn ``noise_mode`` = per_episode (a fixed offset) or
+    per_step (s2robot/rollout/noise.py)."""
     from tqdm import tqdm
 
     from s2robot.rollout.controller import PolicyController
@@ -81,20 +109,24 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, n_episodes: int = 50, 
     if n_episodes < 1:
         raise ConfigError(f"n_episodes={n_episodes} must be at least 1")
     if seed_start < EVAL_SEED_START:
-        raise ConfigError(f"seed_start={seed_start} reaches into the demonstration seeds [0, {EVAL_SEED_START}); "
-                          f"evaluation seeds must be >= {EVAL_SEED_START} so no episode repeats a demo")
+        raise ConfigError(
+            f"seed_start={seed_start} reaches into the demonstration seeds [0, {EVAL_SEED_START}); "
+            f"evaluation seeds must be >= {EVAL_SEED_START} so no episode repeats a demo"
+        )
     if n_videos < 0:
         raise ConfigError(f"n_videos={n_videos} must be >= 0")
     n_videos = min(n_videos, n_episodes)
     t_start = time.perf_counter()
+    noise = PrivilegedNoise(cube_pos_noise_m, cube_yaw_noise_deg, noise_mode, cube_pos_noise_axes)
     controller = PolicyController.from_checkpoint(checkpoint, device=device, encoder_weights=encoder_weights)
-    env_cfg, camera = eval_env_config(controller.ckpt, env_overrides, controller.camera, n_videos > 0)
+    noise.check_inputs(controller.inputs)
+    env_cfg, camera = eval_env_config(controller.ckpt, env_overrides, controller.cameras, n_videos > 0)
     n_workers = default_workers(n_episodes, n_workers)
     seeds = [seed_start + i for i in range(n_episodes)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=n_episodes, desc="eval", unit="ep", disable=not progress)
-    rec = Recorder(seeds, n_videos, camera, out_dir, int(env_cfg.get("control_freq", 20)), bar)
+    rec = Recorder(seeds, n_videos, camera, out_dir, int(env_cfg.get("control_freq", 20)), bar, noise)
     try:
         t_pool = time.perf_counter()
         with EnvPool(n_workers, env_cfg) as pool:
@@ -104,9 +136,17 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path, n_episodes: int = 50, 
         startup_s = t_rollout - t_pool
     finally:
         bar.close()
-    result = build_result(controller, rec, env_cfg, camera, env_overrides, n_workers, seed_start, out_dir,
-                     timing_s={"total_s": time.perf_counter() - t_start, "worker_startup_s": startup_s,
-                               "rollout_s": rollout_s})
+    result = build_result(
+        controller,
+        rec,
+        env_cfg,
+        camera,
+        env_overrides,
+        n_workers,
+        seed_start,
+        out_dir,
+        timing_s={"total_s": time.perf_counter() - t_start, "worker_startup_s": startup_s, "rollout_s": rollout_s},
+    )
     with atomic_write(out_dir / "eval.json", "w") as f:
         f.write(json.dumps(result, indent=2))
     return result
@@ -118,8 +158,8 @@ def _rollout(pool: EnvPool, controller, rec: Recorder, n_workers: int) -> None:
     ids = list(range(n_workers))
     first = pool.reset(ids, seeds[:n_workers])
     timing["reset_ms"] += [dt * 1e3 for _, _, dt in first]
-    episodes: list[Episode | None] = [rec.start(i, i, obs) for i, (obs, _, _) in enumerate(first)]
-    last = [policy_obs(obs, info, keys) for obs, info, _ in first]
+    episodes: list[Episode | None] = [rec.start(i, i, obs, info) for i, (obs, info, _) in enumerate(first)]
+    last = [_seen(ep, policy_obs(obs, info, keys)) for ep, (obs, info, _) in zip(episodes, first)]
     next_index = n_workers
     controller.reset(n_workers)
     while any(ep is not None for ep in episodes):
@@ -133,21 +173,26 @@ def _rollout(pool: EnvPool, controller, rec: Recorder, n_workers: int) -> None:
         results = pool.step(live, actions)
         timing["env_wait_ms"].append((time.perf_counter() - t0) * 1e3)
         done = []
-        for i, (obs, terminated, truncated, info, dt) in zip(live, results):
+        for i, action, (obs, terminated, truncated, info, dt) in zip(live, actions, results):
             timing["env_step_ms"].append(dt * 1e3)
-            rec.step(episodes[i], obs, info)
-            last[i] = policy_obs(obs, info, keys)
+            rec.step(episodes[i], obs, info, action)
+            last[i] = _seen(episodes[i], policy_obs(obs, info, keys))
             if terminated or truncated:
                 rec.finish(episodes[i], info)
                 done.append(i)
         restart = done[: max(0, len(seeds) - next_index)]
-        for i in done[len(restart):]:
+        for i in done[len(restart) :]:
             episodes[i] = None
         if restart:
             indices = list(range(next_index, next_index + len(restart)))
             next_index += len(restart)
             for i, index, (obs, info, dt) in zip(restart, indices, pool.reset(restart, [seeds[j] for j in indices])):
                 timing["reset_ms"].append(dt * 1e3)
-                episodes[i] = rec.start(i, index, obs)
-                last[i] = policy_obs(obs, info, keys)
+                episodes[i] = rec.start(i, index, obs, info)
+                last[i] = _seen(episodes[i], policy_obs(obs, info, keys))
                 controller.reset_env(i)
+
+
+def _seen(ep: Episode, obs: dict) -> dict:
+    """What the policy sees: the observation, with the episode's perception error if it has one."""
+    return ep.noise.apply(obs) if ep.noise else obs

@@ -14,17 +14,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# timm (via training) after a simulator made an EGL context segfaults, and the tiny_store fixture
+# makes one: import it while collecting the tests, as tests/serving/helpers.py does.
+import s2robot.training.train  # noqa: F401
 from envs.seeds import EVAL_SEED_START
+from s2robot.errors import ConfigError
 from s2robot.rollout.env_pool import EnvPool, WorkerError
 from s2robot.rollout.evaluate import default_workers, eval_env_config, evaluate
-from s2robot.rollout.records import format_summary
+from s2robot.rollout.records import format_summary, report_lines
 from s2robot.stats import wilson_interval
-from s2robot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY64 = ["encoder=vit_t", "encoder.weights=random", "encoder.img_size=64", "encoder.batch_size=16", "scales=[1,2]",
-          "env.image_size=64", "data.n_episodes=2", "train.epochs=1", "train.batch_size=64", "train.progress=false",
-          "train.warmup_steps=1"]
+TINY64 = [
+    "encoder=vit_t",
+    "encoder.weights=random",
+    "encoder.img_size=64",
+    "encoder.batch_size=16",
+    "scales=[1,2]",
+    "env.image_size=64",
+    "data.n_episodes=2",
+    "train.epochs=1",
+    "train.batch_size=64",
+    "train.progress=false",
+    "train.warmup_steps=1",
+]
 HORIZON = 10
 EVAL = dict(n_episodes=3, n_workers=2, n_videos=1, env_overrides={"horizon": HORIZON}, progress=False)
 
@@ -45,9 +58,8 @@ def _live_children():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from tests.conftest import compose
-
     from s2robot.training.train import train
+    from tests.conftest import compose
 
     work = tmp_path_factory.mktemp("eval")
     train(compose([*TINY64, f"data.store={work / 'demos.zarr'}"]), work / "run")
@@ -70,7 +82,9 @@ def test_default_workers_fit_cores_and_episodes():
 def test_env_config_keeps_a_camera_for_videos():
     ckpt = {"env": {"cameras": ["agentview"], "image_size": 64}, "config": {"data": {"camera": "agentview"}}}
     assert eval_env_config(ckpt, {"horizon": 5}, None, want_video=True) == (
-        {"cameras": ["agentview"], "image_size": 64, "horizon": 5}, "agentview")
+        {"cameras": ["agentview"], "image_size": 64, "horizon": 5},
+        "agentview",
+    )
     assert eval_env_config({"env": {"cameras": []}}, None, None, want_video=True)[0]["cameras"] == ["agentview"]
     assert eval_env_config(ckpt, None, None, want_video=False) == ({"cameras": [], "image_size": 64}, None)
     with pytest.raises(ConfigError, match="hrizon"):
@@ -168,8 +182,14 @@ def test_ctrl_c_leaves_no_workers(tmp_path):
                     pool.step([0, 1], np.zeros((2, 7)))
     """)
     (tmp_path / "loop.py").write_text(script)
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "loop.py")], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "loop.py")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         word, *pids = proc.stdout.readline().split()
         assert word == "running" and len(pids) == 2 and all(_alive(int(p)) for p in pids)
@@ -190,13 +210,92 @@ def test_ctrl_c_leaves_no_workers(tmp_path):
 @pytest.mark.slow
 def test_privileged_baseline_reads_the_cube_pose_from_info(tiny_run, tmp_path):
     """The privileged inputs (cube position and yaw) travel from the worker's info to the policy."""
-    from tests.conftest import compose
-
     from s2robot.training.train import train
+    from tests.conftest import compose
 
     store = tiny_run.parent / "demos.zarr"
     train(compose([*TINY64, f"data.store={store}", "inputs=[proprio,cube_pos,cube_yaw]"]), tmp_path / "priv")
-    result = evaluate(tmp_path / "priv", tmp_path / "priv/eval", n_episodes=2, n_workers=1, n_videos=0,
-                      env_overrides={"horizon": HORIZON}, progress=False)
+    result = evaluate(
+        tmp_path / "priv",
+        tmp_path / "priv/eval",
+        n_episodes=2,
+        n_workers=1,
+        n_videos=0,
+        env_overrides={"horizon": HORIZON},
+        progress=False,
+    )
     assert result["inputs"] == ["proprio", "cube_pos", "cube_yaw"] and result["video_camera"] is None
     assert len(result["episodes"]) == 2
+
+
+# -- failure measures and perception noise, on a privileged policy (no camera: fast) ---------------
+
+NOISY = dict(n_episodes=2, n_workers=1, n_videos=0, env_overrides={"horizon": HORIZON}, progress=False)
+
+
+@pytest.fixture(scope="module")
+def privileged(tmp_path_factory, tiny_store):
+    """A tiny privileged run (the session's 32 px store, no vision) and its evaluation without noise."""
+    from s2robot.training.train import train
+    from tests.conftest import TINY, compose
+
+    work = tmp_path_factory.mktemp("privileged")
+    train(compose([*TINY, f"data.store={tiny_store}", "inputs=[proprio,cube_pos,cube_yaw]"]), work / "run")
+    return work / "run", evaluate(work / "run", work / "run/eval", **NOISY)
+
+
+def _strip(records):
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in records]
+
+
+@pytest.mark.slow
+def test_records_carry_the_failure_measures(privileged):
+    from s2robot.rollout.failures import CATEGORIES, classify
+
+    run, result = privileged
+    for e in result["episodes"]:
+        assert 0 <= e["min_xy_dist_m"] < 1 and 1 <= e["min_xy_step"] <= e["length"]
+        assert e["max_cube_lift_m"] >= 0 and e["cube_displacement_m"] >= 0 and e["final_gripper_cube_dist_m"] > 0
+        assert e["n_closings"] >= 0 and isinstance(e["closed_near"], bool)
+        assert e["outcome"] == classify(e) and e["outcome"] in CATEGORIES
+    counts = result["failures"]["counts"]
+    assert sum(counts.values()) == 2 and counts["success"] == result["successes"]
+    assert counts == {c: sum(e["outcome"] == c for e in result["episodes"]) for c in CATEGORIES}
+    assert result["perception_noise"] is None
+    assert json.loads((run / "eval/eval.json").read_text())["failures"]["counts"] == counts
+    failed = [c for c, k in counts.items() if k and c != "success"]
+    printed = [line for line in report_lines(result) if line.startswith("failures: ")]
+    assert len(printed) == (1 if failed else 0) and all(c in printed[0] for c in failed)
+
+
+@pytest.mark.slow
+def test_zero_noise_gives_the_records_of_no_option(privileged, tmp_path):
+    run, plain = privileged
+    zero = evaluate(run, tmp_path, **NOISY, cube_pos_noise_m=0.0, cube_yaw_noise_deg=0.0, noise_mode="per_step")
+    assert _strip(zero["episodes"]) == _strip(plain["episodes"]) and zero["perception_noise"] is None
+
+
+@pytest.mark.slow
+def test_noise_is_seeded_recorded_and_seen(privileged, tmp_path):
+    from s2robot.rollout.noise import PrivilegedNoise
+
+    run, plain = privileged
+    noisy = evaluate(run, tmp_path / "a", **NOISY, cube_pos_noise_m=0.05, noise_mode="per_episode")
+    recorded = json.loads((tmp_path / "a/eval.json").read_text())
+    assert (
+        recorded["perception_noise"]["cube_pos_sigma_m"] == 0.05
+        and recorded["perception_noise"]["mode"] == "per_episode"
+    )
+    for e in recorded["episodes"]:  # drawn from the episode's seed alone: the same in any run, any worker count
+        assert e["noise_offset_m"] == PrivilegedNoise(0.05).episode(e["seed"]).record()["noise_offset_m"]
+    # the policy saw it: a 5 cm error moves the gripper elsewhere within 10 steps
+    assert [e["final_gripper_cube_dist_m"] for e in noisy["episodes"]] != [
+        e["final_gripper_cube_dist_m"] for e in plain["episodes"]
+    ]
+
+
+@pytest.mark.slow
+def test_noise_on_a_vision_policy_is_refused_before_rollouts(tiny_run, tmp_path):
+    with pytest.raises(ConfigError, match=r"privileged_noise_cm perturbs cube_pos.*inputs are \[vision,proprio\]"):
+        evaluate(tiny_run, tmp_path / "x", n_episodes=1, cube_pos_noise_m=0.01, progress=False)
+    assert not (tmp_path / "x").exists()
