@@ -13,6 +13,9 @@ so an interrupted sweep resumes. ``--axes xy``: the position error in the table 
 height on a table is known). ``--yaw-deg``: a second sweep over yaw error alone (position exact).
 Every point uses the same evaluation seeds (seed_start + i), and each episode's noise direction is
 the same at every sigma (s2robot/rollout/noise.py), so the points differ only by sigma.
+
+Over 250 lines because it is one job a reader follows top to bottom (plan the points, evaluate or
+reuse, pool, plot), self-contained like the bench_*.py scripts; the plot is a third of it.
 """
 
 from __future__ import annotations

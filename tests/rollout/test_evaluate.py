@@ -1,5 +1,7 @@
 """Evaluation end to end on a tiny checkpoint (vit_t, random weights, 64 px): eval.json, videos,
-determinism, seeds, worker processes. Episodes are capped at a few steps to stay fast."""
+determinism, seeds, worker processes; then the failure measures and the perception noise on a
+privileged checkpoint. Episodes are capped at a few steps to stay fast. Over 250 lines: both halves
+share the evaluation fixtures, which are the expensive part (one trained run each per module)."""
 
 import json
 import multiprocessing
