@@ -78,6 +78,13 @@ def _committed_ends(arr: zarr.Array) -> np.ndarray:
     return ends[:-1] if len(ends) and ends[-1] <= 0 else ends
 
 
+def _create_meta(group: zarr.Group, key: str, dtype, fill_value, rows: int = 0) -> zarr.Array:
+    """One per-episode (or per-skip) meta array: 1-d, low-dim chunks, ``fill_value`` for unwritten rows."""
+    return group.create_array(
+        key, shape=(rows,), chunks=(LOWDIM_CHUNK,), dtype=dtype, compressors=_compressors(False), fill_value=fill_value
+    )
+
+
 class ReplayBuffer:
     """Episodes of per-step arrays in a Zarr store; see the module docstring for the layout."""
 
@@ -113,23 +120,9 @@ class ReplayBuffer:
             root.require_group("data")
             meta = root.require_group("meta")
             for key, dtype in _META.items():
-                meta.create_array(
-                    key,
-                    shape=(0,),
-                    chunks=(LOWDIM_CHUNK,),
-                    dtype=dtype,
-                    compressors=_compressors(False),
-                    fill_value=False if dtype == np.bool_ else -1,
-                )  # -1: no seed, no end
+                _create_meta(meta, key, dtype, False if dtype == np.bool_ else -1)  # -1: no seed, no end
             for key, (dtype, default) in _LATER_EPISODE_META.items():
-                meta.create_array(
-                    key,
-                    shape=(0,),
-                    chunks=(LOWDIM_CHUNK,),
-                    dtype=dtype,
-                    compressors=_compressors(False),
-                    fill_value=default,
-                )
+                _create_meta(meta, key, dtype, default)
             if os.path.exists(path):
                 shutil.rmtree(path)
             os.rename(tmp, path)
@@ -273,14 +266,7 @@ class ReplayBuffer:
         that recovery trims like the others'."""
         if name not in self._meta:
             dtype, default = _LATER_EPISODE_META[name]
-            arr = self._meta.create_array(
-                name,
-                shape=(self.n_episodes,),
-                chunks=(LOWDIM_CHUNK,),
-                dtype=dtype,
-                compressors=_compressors(False),
-                fill_value=default,
-            )
+            arr = _create_meta(self._meta, name, dtype, default, rows=self.n_episodes)
             if self.n_episodes:
                 writer(arr)[:] = np.full(self.n_episodes, default, dtype=dtype)  # every chunk on disk
         return self._meta[name]
