@@ -23,15 +23,21 @@ $(STAMP): pyproject.toml client/pyproject.toml
 system-deps:
 	@bash scripts/install_system_deps.sh
 
+# Tests run in PYTEST_WORKERS processes (pytest-xdist) of one thread each (two threads per worker
+# thrash on two cores), one file per worker so module fixtures are
+# built once; stores and tiny runs shared across files are built once per run (tests/shared.py).
+PYTEST_WORKERS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
 # Lint first (seconds), then the whole suite. pytest exits 5 when it collected no tests: that is a
 # failure, not a pass.
 test: setup lint
-	@$(PYTHON) -m pytest -q; rc=$$?; \
+	@$(PYTEST); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The fast tier for local iteration: everything not marked slow (no simulator rollouts, no training runs).
 test-fast: setup
-	@$(PYTHON) -m pytest -q -m "not slow"
+	@$(PYTEST) -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -38,24 +38,29 @@ def compose(overrides=(), config_name="train_policy"):
 
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory):
-    """4 expert demos at 32 px, collected once per test session."""
+    """4 expert demos at 32 px, collected once per test run (shared by xdist workers)."""
     from s2robot.data.collect import collect_demos
+    from tests.shared import build_once
 
-    path = tmp_path_factory.mktemp("store") / "cube_pick_32.zarr"
-    collect_demos(compose(TINY).env, path, n_episodes=4, progress=False)
-    return path
+    return build_once(
+        tmp_path_factory.getbasetemp(),
+        "cube_pick_32.zarr",
+        lambda path: collect_demos(compose(TINY).env, path, n_episodes=4, progress=False),
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_store_2cam(tmp_path_factory):
-    """4 expert demos at 32 px seen by two cameras (agentview and the wrist), collected once per session."""
+    """4 expert demos at 32 px seen by two cameras (agentview and the wrist), collected once per test run."""
     from s2robot.data.collect import collect_demos
+    from tests.shared import build_once
 
-    path = tmp_path_factory.mktemp("store_2cam") / "cube_pick_32_2cam.zarr"
-    collect_demos(
-        compose([*TINY, "env.cameras=[agentview,robot0_eye_in_hand]"]).env, path, n_episodes=4, progress=False
+    env = compose([*TINY, "env.cameras=[agentview,robot0_eye_in_hand]"]).env
+    return build_once(
+        tmp_path_factory.getbasetemp(),
+        "cube_pick_32_2cam.zarr",
+        lambda path: collect_demos(env, path, n_episodes=4, progress=False),
     )
-    return path
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ trained once per session on the ``tiny_store_2cam`` fixture (agentview + the wri
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +22,16 @@ _RUNS: dict[tuple, Path] = {}
 
 def two_camera_run(store: Path, base: Path, *overrides: str) -> Path:
     """A vision checkpoint on both cameras (vit_t, random weights, shared scales [1,2]) trained for one
-    epoch with ``overrides``, once per session."""
+    epoch with ``overrides``, once per test run."""
     key = (str(store), overrides)
     if key not in _RUNS:
         from s2robot.training.train import train
         from tests.conftest import TINY, compose
+        from tests.shared import build_once
 
-        d = Path(base) / f"two_camera_run_{len(_RUNS)}"
-        d.mkdir(exist_ok=True)
-        train(compose([*TINY, f"data.store={store}", TWO, "scales=[1,2]", "train.epochs=1", *overrides]), d)
-        _RUNS[key] = d
+        cfg = compose([*TINY, f"data.store={store}", TWO, "scales=[1,2]", "train.epochs=1", *overrides])
+        name = "two_camera_run_" + hashlib.md5(repr(key).encode()).hexdigest()[:8]
+        _RUNS[key] = build_once(base, name, lambda d: (d.mkdir(), train(cfg, d)))
     return _RUNS[key]
 
 

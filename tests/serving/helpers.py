@@ -22,11 +22,10 @@ def tiny_run(tiny_store: Path, base: Path) -> Path:
     if key not in _RUNS:
         from s2robot.training.train import train
         from tests.conftest import TINY, compose
+        from tests.shared import build_once
 
-        d = base / "serving_run"
-        d.mkdir(exist_ok=True)
-        train(compose([*TINY, f"data.store={tiny_store}", "scales=[1,2]", "train.epochs=1"]), d)
-        _RUNS[key] = d
+        cfg = compose([*TINY, f"data.store={tiny_store}", "scales=[1,2]", "train.epochs=1"])
+        _RUNS[key] = build_once(base, "serving_run", lambda d: (d.mkdir(), train(cfg, d)))
     return _RUNS[key]
 
 
