@@ -31,6 +31,7 @@ class AugSchema:
 class FramesSchema:
     stores: list[str] = MISSING
     camera: str = MISSING
+    cameras: list[str] | None = None  # several cameras' frames; null = [camera]
     folders: list[str] = MISSING
     stride: int = MISSING
     frame_size: int | None = MISSING
@@ -97,6 +98,9 @@ def validate_pretrain_mae(cfg: Any) -> None:
     )
     d = cfg.data
     checks.camera(d, "camera", prefix="data.")
+    if d.cameras is not None:
+        checks.require(len(d.cameras) > 0, "data.cameras", list(d.cameras), "must name at least one camera, or be null")
+        checks.cameras(list(d.cameras), "data.cameras")
     checks.number(d, "stride", 1, prefix="data.")
     checks.number(d, "frame_size", 1, optional=True, prefix="data.")
     checks.number(d, "max_frames", 1, optional=True, prefix="data.")

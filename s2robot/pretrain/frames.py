@@ -81,8 +81,10 @@ def load_frames(data_cfg: DictConfig, view_size: int) -> tuple[torch.Tensor, dic
     """
     stride = int(data_cfg.get("stride", 1) or 1)
     sources: list[tuple[str, np.ndarray]] = []
+    cameras = list(data_cfg.get("cameras") or [data_cfg.camera])
     for path in data_cfg.stores or []:
-        sources.append((str(Path(path).resolve()), _store_frames(str(path), data_cfg.camera, stride)))
+        for camera in cameras:
+            sources.append((str(Path(path).resolve()), _store_frames(str(path), camera, stride)))
     for folder in data_cfg.get("folders") or []:
         for frames in _folder_frames(str(folder), stride):
             sources.append((str(Path(folder).resolve()), frames))
@@ -96,6 +98,7 @@ def load_frames(data_cfg: DictConfig, view_size: int) -> tuple[torch.Tensor, dic
     summary = {
         "stores": [str(Path(p).resolve()) for p in data_cfg.stores or []],
         "camera": str(data_cfg.camera),
+        "cameras": cameras,
         "folders": [str(Path(p).resolve()) for p in data_cfg.get("folders") or []],
         "n_frames": int(len(frames)),
         "frame_size": int(size),

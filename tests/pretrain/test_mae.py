@@ -207,6 +207,30 @@ def test_frames_from_image_and_video_folders(tmp_path):
     assert summary["n_frames"] == 4
 
 
+def test_frames_from_several_cameras(tiny_store_2cam):
+    from omegaconf import OmegaConf
+
+    from s2robot.data.replay_buffer import ReplayBuffer
+    from s2robot.pretrain.loop import load_frames
+
+    n = ReplayBuffer.open(tiny_store_2cam).n_steps
+    base = {"stores": [str(tiny_store_2cam)], "camera": "agentview", "folders": [], "stride": 1}
+    base |= {"frame_size": 32, "max_frames": None}
+    one, _ = load_frames(OmegaConf.create(base), view_size=32)
+    both, summary = load_frames(OmegaConf.create(base | {"cameras": ["agentview", "robot0_eye_in_hand"]}), 32)
+    assert len(one) == n and len(both) == 2 * n
+    assert summary["cameras"] == ["agentview", "robot0_eye_in_hand"]
+    assert torch.equal(both[:n], one) and not torch.equal(both[n:], one)  # the wrist's frames follow
+
+
+def test_misspelt_pretrain_camera_is_refused():
+    from s2robot.cli import USER_ERRORS
+    from s2robot.config.pretrain import validate_pretrain_mae
+
+    with pytest.raises(USER_ERRORS, match="did you mean robot0_eye_in_hand"):
+        validate_pretrain_mae(compose(["data.cameras=[agentview,robot0_eye_in_hnd]"], config_name="pretrain_mae"))
+
+
 def test_cpu_preset_composes():
     cfg = compose(["+pretrain=cpu"], config_name="pretrain_mae")
     assert cfg.encoder.name == "vit_t" and cfg.encoder.img_size == 64 and list(cfg.scales) == [1, 2]
