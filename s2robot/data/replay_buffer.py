@@ -111,7 +111,9 @@ class ReplayBuffer:
             raise ValueError(f"attrs {clash} are reserved for the store layout")
         # Built aside and renamed into place: a store killed halfway through creation would
         # otherwise exist without its meta arrays, and every later run would refuse it.
-        parent, name = os.path.split(os.path.abspath(path))
+        # A symlink whose target does not exist yet (a store kept on another disk) is created at its
+        # target: renaming onto the link itself fails.
+        parent, name = os.path.split(os.path.realpath(path))
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=f".{name}.creating-", dir=parent)
         try:
@@ -124,8 +126,8 @@ class ReplayBuffer:
             for key, (dtype, default) in _LATER_EPISODE_META.items():
                 _create_meta(meta, key, dtype, default)
             if os.path.exists(path):
-                shutil.rmtree(path)
-            os.rename(tmp, path)
+                shutil.rmtree(os.path.realpath(path))
+            os.rename(tmp, os.path.join(parent, name))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return cls(zarr.open_group(path, mode="r+"), path, "a")

@@ -405,3 +405,14 @@ def test_old_store_without_checksums_reads_verifies_and_grows(tmp_path):
     grown = ReplayBuffer.open(tmp_path / "old.zarr")
     assert grown.n_episodes == n + 1 and grown.verify() == []
     np.testing.assert_array_equal(grown.get_episode(n)["agentview"], episode["agentview"])
+
+
+def test_create_through_a_link_to_another_disk(tmp_path):
+    elsewhere = tmp_path / "big_disk" / "demos.zarr"
+    elsewhere.parent.mkdir()
+    link = tmp_path / "demos.zarr"
+    link.symlink_to(elsewhere)  # dangling until the store exists
+    buffer = ReplayBuffer.create(link)
+    buffer.add_episode(make_episode(np.random.default_rng(0), 3), seed=0)
+    assert link.is_symlink() and elsewhere.is_dir()
+    assert ReplayBuffer.open(link).n_episodes == 1 and ReplayBuffer.open(elsewhere).n_episodes == 1
