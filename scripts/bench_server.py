@@ -1,8 +1,10 @@
 """Benchmark the action server over loopback against in-process inference of the same checkpoint.
 
     python scripts/bench_server.py --checkpoint runs/x [--requests 200] [--duration 3] [--clients 1 4 16]
+    python scripts/bench_server.py --synthetic vit_t --only batching   # no demos, no training: ~1 min
 
-A 224 px checkpoint for it (vit_t, random weights, a few demos):
+``--synthetic NAME`` writes an untrained checkpoint (NAME at 224 px, random weights, an MLP head) instead
+of reading one: what is timed is the same. A trained 224 px checkpoint (vit_t, random weights):
     python train_policy.py encoder=vit_t encoder.weights=random encoder.img_size=null env.image_size=224 \
         data.store=/tmp/demo224.zarr data.n_episodes=3 train.epochs=2 hydra.run.dir=/tmp/run224
 
@@ -14,7 +16,10 @@ Measured in one run, one phase after the other on the same machine:
      and the transport alone: round trips to a server whose act() returns at once;
   3. sustained requests/s with 1, 4, 16 concurrent connections (full model per request, and
      per-tick requests with the server executing the chunk: one model call per n_action_steps);
-  4. malformed requests of every kind: all must get an error reply and the server must stay up.
+  4. malformed requests of every kind: all must get an error reply and the server must stay up;
+  5. batching across robots: requests/s with 1, 4, 16 clients (full model per request) against two
+     servers of the same checkpoint, batched (max_batch=16) and unbatched (max_batch=1), level by
+     level alternately so that both see the same machine load; ``ratio`` = batched / unbatched.
 Prints one JSON object.
 """
 
@@ -65,7 +70,32 @@ def load_runner(checkpoint: str, device: str):
     return PolicyController.from_checkpoint(checkpoint, device=device)
 
 
-def start_server(checkpoint: str, device: str, run_dir: str) -> tuple[subprocess.Popen, int]:
+def synthetic_checkpoint(path: str, encoder: str, scales=(1,), image_size: int = 224, img_size=None) -> str:
+    """An untrained policy checkpoint of ``encoder`` (random weights; ``img_size``: its native size,
+    None = the registry's) + an MLP head, seeing ``image_size`` px frames: for timing only."""
+    from policies import make_policy
+    from s2robot.checkpoint import save_checkpoint
+    from s2robot.encoders.config import EncoderConfig
+
+    cfg = EncoderConfig(name=encoder, weights="random", scales=tuple(scales), img_size=img_size)
+    enc = cfg.build("cpu")
+    shapes = {"vision": tuple(enc.feature_shape), "proprio": (9,)}
+    kwargs = {"n_obs_steps": 1, "horizon": 8, "hidden": 256, "depth": 3, "dropout": 0.0, "visual_pool": "none"}
+    payload = {
+        "policy": {"name": "mlp", "kwargs": kwargs},
+        "execution": {"n_action_steps": 4, "temporal_ensemble": False},
+        "input_shapes": shapes,
+        "action_dim": 7,
+        "inputs": ["vision", "proprio"],
+        "encoder": cfg.to_checkpoint(enc, camera="agentview"),
+        "env": {"cameras": ["agentview"], "image_size": image_size, "control_freq": 20},
+        "state_dict": make_policy("mlp", shapes, 7, **kwargs).state_dict(),
+    }
+    save_checkpoint(path, payload)
+    return path
+
+
+def start_server(checkpoint: str, device: str, run_dir: str, *overrides: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -75,6 +105,7 @@ def start_server(checkpoint: str, device: str, run_dir: str) -> tuple[subprocess
             f"device={device}",
             "token=null",
             f"hydra.run.dir={run_dir}",
+            *overrides,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -234,6 +265,43 @@ def malformed_requests(md: dict) -> dict[str, bytes | str]:
     return cases
 
 
+def batching(checkpoint: str, device: str, tmp: str, clients: list[int], duration: float) -> dict:
+    """Requests/s of a batched and an unbatched server of one checkpoint, alternately per level."""
+    servers = {
+        name: start_server(checkpoint, device, os.path.join(tmp, name), f"max_batch={mb}")
+        for name, mb in (("unbatched", 1), ("batched", 16))
+    }
+    try:
+        levels = []
+        for n in clients:
+            row: dict = {"clients": n}
+            for name, (_, port) in servers.items():
+                uri = f"ws://127.0.0.1:{port}"
+                with PolicyClient(uri) as c:
+                    md = c.metadata
+                row[name] = throughput(uri, md, n, duration, reset=True)
+            row["ratio"] = round(row["batched"]["requests_per_s"] / row["unbatched"]["requests_per_s"], 2)
+            levels.append(row)
+            print(f"batching: {n} clients: ratio {row['ratio']}", file=sys.stderr, flush=True)
+        stats = {name: json.loads(_get(port, "/healthz")) for name, (_, port) in servers.items()}
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {
+        "levels": levels,
+        "ratio_at_most_clients": levels[-1]["ratio"],
+        "largest_batch": stats["batched"]["largest_batch"],
+        "mean_batch": round(stats["batched"]["batched_requests"] / max(1, stats["batched"]["batches"]), 2),
+    }
+
+
+def _get(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path)
+    return conn.getresponse().read().decode()
+
+
 def health(port: int) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/healthz")
@@ -277,7 +345,11 @@ def malformed(uri: str, port: int, md: dict, repeats: int, proc: subprocess.Pope
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint")
+    source.add_argument("--synthetic", metavar="ENCODER", help="an untrained checkpoint of this encoder (224 px)")
+    p.add_argument("--scales", type=int, nargs="+", default=[1], help="with --synthetic")
+    p.add_argument("--only", choices=["all", "batching"], default="all")
     p.add_argument("--device", default="cpu")
     p.add_argument("--requests", type=int, default=200, help="latency samples per path")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per throughput level")
@@ -303,10 +375,16 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    runner = load_runner(args.checkpoint, args.device)
-    md = runner.metadata
-    out["model"] = {k: md[k] for k in ("encoder", "scales", "image_shape", "n_action_steps", "checkpoint")}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.synthetic:
+            args.checkpoint = synthetic_checkpoint(os.path.join(tmp, "checkpoint.pt"), args.synthetic, args.scales)
+        runner = load_runner(args.checkpoint, args.device)
+        md = runner.metadata
+        out["model"] = {k: md[k] for k in ("encoder", "scales", "image_shape", "n_action_steps", "checkpoint")}
+        out["batching"] = batching(args.checkpoint, args.device, tmp, args.clients, args.duration)
+        if args.only == "batching":
+            print(json.dumps(out, indent=1))
+            return 0
         proc, port = start_server(args.checkpoint, args.device, tmp)
         try:
             uri = f"ws://127.0.0.1:{port}"

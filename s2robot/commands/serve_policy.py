@@ -49,6 +49,8 @@ def serve(cfg: DictConfig) -> None:
         to_absolute_path(str(cfg.checkpoint)),
         device=resolve_device(cfg.device),
         encoder_weights=to_absolute_path(cfg.encoder_weights) if cfg.encoder_weights else None,
+        dtype=cfg.dtype,
+        compile=cfg.compile,
     )
     server = PolicyServer(
         runner,
@@ -60,6 +62,8 @@ def serve(cfg: DictConfig) -> None:
         idle_timeout_s=cfg.idle_timeout_s,
         max_connections=cfg.max_connections,
         log_interval_s=cfg.log_interval_s,
+        max_batch=cfg.max_batch,
+        batch_window_ms=cfg.batch_window_ms,
     )
 
     async def run() -> None:

@@ -24,6 +24,10 @@ class ServePolicySchema:
     idle_timeout_s: float | None = MISSING  # null: never
     max_connections: int = MISSING
     log_interval_s: float = MISSING
+    dtype: str = MISSING  # auto | fp32 | bf16 (the encoders'; normalisation and the head stay fp32)
+    compile: bool | None = MISSING  # null: on CUDA only
+    max_batch: int = MISSING  # requests of several robots run as one forward pass; 1 = no batching
+    batch_window_ms: float = MISSING
 
 
 def validate_serve_policy(cfg: Any) -> None:
@@ -36,3 +40,6 @@ def validate_serve_policy(cfg: Any) -> None:
     checks.number(cfg, "idle_timeout_s", 0, low_open=True, optional=True, hint="null: never")
     checks.number(cfg, "max_connections", 1)
     checks.number(cfg, "log_interval_s", 0)
+    checks.choice(cfg, "dtype", ("auto", "fp32", "bf16"))
+    checks.number(cfg, "max_batch", 1, 256, hint="1 = no batching across robots")
+    checks.number(cfg, "batch_window_ms", 0, 20, hint="every batch's first request waits this long at most")

@@ -9,11 +9,16 @@ written, under an exclusive lock (``<cache>.lock``): runs sharing a cache wait f
 it and then reuse it, and no run ever sees another's half-written cache. A cache that is damaged
 (a chunk file missing or corrupt, see integrity.py) or was left incomplete by older code is
 rebuilt with a warning, never trusted.
+
+``dtype="bf16"`` computes the features with a bf16 copy of the encoder (`s2robot.encoders.fast`),
+at ``batch_size`` frames per forward pass; such a cache has its own key (``compute_dtype``), so
+float32 and bf16 features never mix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import glob
 import hashlib
@@ -25,6 +30,7 @@ import tempfile
 from collections.abc import Iterator
 
 import numpy as np
+import torch
 import zarr
 import zarr.codecs
 
@@ -36,10 +42,16 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 
 
+def _dtype(encoder: FrozenS2Encoder) -> str:
+    return "bf16" if encoder.backbone.pos_embed.dtype == torch.bfloat16 else "fp32"
+
+
 def cache_key(encoder: FrozenS2Encoder, store: ReplayBuffer, camera: str) -> dict:
     return {
         "version": CACHE_VERSION,
         **encoder.describe(),
+        # float32, the default, is not written: caches built before this option keep their key.
+        **({"compute_dtype": _dtype(encoder)} if _dtype(encoder) != "fp32" else {}),
         "camera": camera,
         "resolution": list(store.shape(camera)),
         # The store's contents: a store recollected or extended gets new features.
@@ -88,11 +100,39 @@ def _exclusive(lock_path: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def in_dtype(encoder: FrozenS2Encoder, dtype: str | None, batch_size: int = 64) -> FrozenS2Encoder:
+    """``encoder`` itself, or a copy running in ``dtype`` (``fp32`` | ``bf16``; a CPU that cannot run
+    bf16 falls back to fp32 with a warning). The caller's encoder is never changed."""
+    if dtype is None or dtype == _dtype(encoder):
+        return encoder
+    from s2robot.encoders.fast import accelerate, resolve_inference
+
+    device = encoder.backbone.pos_embed.device
+    inference = resolve_inference(device, dtype, compile=False)
+    twin = FrozenS2Encoder(
+        encoder.spec,
+        copy.deepcopy(encoder.backbone),
+        scales=encoder.scales,
+        feature=encoder.feature,
+        output_grid=encoder.output_grid,
+        weights_id=encoder.weights_id,
+        max_batch=encoder.max_batch,
+    )
+    return accelerate(twin, inference, max_batch=batch_size)
+
+
 def cached_features(
-    store: ReplayBuffer, encoder: FrozenS2Encoder, camera: str, batch_size: int = 64, progress: bool = True
+    store: ReplayBuffer,
+    encoder: FrozenS2Encoder,
+    camera: str,
+    batch_size: int = 64,
+    progress: bool = True,
+    dtype: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """Features of every frame of ``store[camera]`` (``n_steps x *encoder.feature_shape``) and the
-    cache path; computed and written only when no sound cache with the same key exists."""
+    cache path; computed and written only when no sound cache with the same key exists.
+    ``dtype``: compute in ``fp32`` or ``bf16`` (None: the encoder's own)."""
+    encoder = in_dtype(encoder, dtype, batch_size)
     key = cache_key(encoder, store, camera)
     path = cache_path(store, key)
     # A finished cache is never changed in place (only replaced when damaged): read it unlocked.

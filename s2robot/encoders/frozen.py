@@ -1,4 +1,6 @@
-"""A frozen backbone wrapped with S²: camera frames in, multi-scale features out."""
+"""A frozen backbone wrapped with S²: camera frames in, multi-scale features out.
+
+The fast path (bf16, compiled, pinned uploads) is ``s2robot.encoders.fast.accelerate`` on top of this."""
 
 from __future__ import annotations
 
@@ -69,6 +71,10 @@ class FrozenS2Encoder(nn.Module):
         self.output_grid = output_grid
         self.weights_id = weights_id
         self.max_batch = max_batch
+        # Set by s2robot.encoders.fast.accelerate: what this encoder runs as, its compiled features.
+        self.inference = None
+        self.compiled = None
+        self._staging: dict = {}
         self.requires_grad_(False)
         super().train(False)
 
@@ -101,44 +107,64 @@ class FrozenS2Encoder(nn.Module):
         }
 
     def preprocess(self, images) -> torch.Tensor:
-        """Frames -> normalised float ``B x 3 x H x W`` on the encoder's device and dtype."""
+        """Frames -> normalised float32 ``B x 3 x H x W`` on the encoder's device (the backbone's
+        dtype is applied to the tiles only: normalisation and S²'s resizes stay float32)."""
         x = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"expected a numpy array or torch tensor of images, got {type(images).__name__}")
         from_uint8 = x.dtype == torch.uint8
+        device = self.backbone.pos_embed.device
         if from_uint8:
             if x.ndim == 3:
                 x = x[None]
             if x.ndim != 4 or x.shape[-1] != 3:
                 raise ValueError(f"uint8 frames must be [B x] H x W x 3, got shape {tuple(x.shape)}")
-            x = x.permute(0, 3, 1, 2).float().div_(255.0)
+            # Upload the bytes (4x fewer than floats), then convert on the device.
+            x = self._upload(x, device).permute(0, 3, 1, 2).float().div_(255.0)
         elif x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"float images must be B x 3 x H x W in [0, 1], got shape {tuple(x.shape)}")
-        param = self.backbone.pos_embed
-        # Normalise in float32 even when the backbone runs in bf16.
-        x = x.to(device=param.device, dtype=torch.float32)
+        x = x.to(device=device, dtype=torch.float32)
         if not from_uint8:
             _check_unit_range(x)
-        return normalize_images(x, self.spec.mean, self.spec.std).to(param.dtype)
+        return normalize_images(x, self.spec.mean, self.spec.std)
+
+    def _upload(self, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+        if device.type != "cuda" or x.device.type != "cpu":
+            return x.to(device)
+        # A pinned staging buffer per frame shape makes the copy asynchronous; the event keeps the
+        # next call from overwriting it while the previous upload is still in flight.
+        buf, done = self._staging.get(tuple(x.shape), (None, None))
+        if buf is None:
+            buf, done = torch.empty(x.shape, dtype=x.dtype).pin_memory(), torch.cuda.Event()
+            self._staging[tuple(x.shape)] = (buf, done)
+        else:
+            done.synchronize()
+        buf.copy_(x)
+        out = buf.to(device, non_blocking=True)
+        done.record()
+        return out
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised float32 images -> features in the backbone's dtype (what the fast path compiles)."""
+        dtype = self.backbone.pos_embed.dtype
+        tokens = s2_forward(
+            lambda tiles: self.backbone.forward_features(tiles.to(dtype)),
+            x,
+            self.scales,
+            tile_size=self.spec.img_size,
+            num_prefix_tokens=1,
+            output_grid=self.output_grid,
+            max_batch=self.max_batch,
+        )
+        if self.feature == "cls":
+            return tokens[:, 0]
+        if self.feature == "mean":
+            return tokens[:, 1:].mean(dim=1)
+        return tokens
 
     def forward(self, images) -> torch.Tensor:
         with torch.inference_mode():
             x = self.preprocess(images)
-            tokens = s2_forward(
-                self.backbone.forward_features,
-                x,
-                self.scales,
-                tile_size=self.spec.img_size,
-                num_prefix_tokens=1,
-                output_grid=self.output_grid,
-                max_batch=self.max_batch,
-            )
-            if self.feature == "cls":
-                out = tokens[:, 0]
-            elif self.feature == "mean":
-                out = tokens[:, 1:].mean(dim=1)
-            else:
-                out = tokens
-            out = out.float()
+            out = (self.compiled or self.features)(x).float()
         # Inference tensors cannot enter autograd; a plain copy lets a trainable head use them.
         return out if torch.is_inference_mode_enabled() else out.clone()

@@ -3,12 +3,18 @@
 One model, many connections: each connection gets its own copy of the runner's per-episode state
 (observation history, action queue) over the shared modules, and all inference runs on one worker
 thread, so the model never runs concurrently and the event loop keeps answering (health checks,
-other clients' handshakes, error replies) while it works.
+other clients' handshakes, error replies) while it works. Requests of several connections that
+arrive within ``batch_window_ms`` run as one forward pass of up to ``max_batch`` (batching.py);
+before listening the model is run once per batch shape it will see (``warm_up``), so a compiled
+fast path never stalls a robot's first request.
 
 What a client can make the server hold is bounded: at most ``max_connections`` connections (more
 get HTTP 503), each buffering at most ``max_queue`` frames of at most ``transport_max_bytes``, and
 closed after ``idle_timeout_s`` without a request. Refused requests are logged through a
 `ThrottledLog`, so a misbehaving client cannot fill the disk either.
+
+Over 250 lines: the connection's whole life (handshake checks, limits, replies, warm-up) reads in one
+place; what runs the model is batching.py.
 """
 
 from __future__ import annotations
@@ -20,14 +26,13 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
-import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from s2robot.serving.batching import Batcher, Request, check_batching, warm_up
 from s2robot.serving.limits import ThrottledLog, check_limits
 from s2robot.serving.listen import ServingError, check_bind, check_port
 from s2robot.serving.observation import observation_spec, validate_observation
@@ -50,6 +55,10 @@ HEALTH_PATH = "/healthz"
 DEFAULT_MAX_QUEUE = 4  # frames one connection may have waiting; a robot sends one at a time
 DEFAULT_IDLE_TIMEOUT_S = 120.0  # longer than a scene reset between episodes; the robot reconnects anyway
 DEFAULT_MAX_CONNECTIONS = 32  # robots per server are few; 1,000 idle connections were accepted before
+DEFAULT_MAX_BATCH = 16
+# Waiting for other robots' requests costs the first one this much at most; it ends early once every
+# open connection has a request waiting, and a lone connection never waits.
+DEFAULT_BATCH_WINDOW_MS = 1.0
 
 
 class PolicyServer:
@@ -68,8 +77,12 @@ class PolicyServer:
         idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         log_interval_s: float = 10.0,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
+        warm: bool = True,
     ):
         check_bind(host, token)
+        check_batching(max_batch, batch_window_ms)
         self.runner = runner
         self.host, self.port, self.token = host, check_port(port), token or None
         md = dict(runner.metadata)
@@ -91,7 +104,9 @@ class PolicyServer:
             "chunk_requests": self.chunk_requests,
             "max_message_bytes": self.max_message_bytes,
             "idle_timeout_s": self.idle_timeout_s,
+            "max_batch": max_batch,
         }
+        self._describe_inference()
         self.stats = {
             "connections": 0,
             "open_connections": 0,
@@ -105,7 +120,8 @@ class PolicyServer:
         # Connections let through the handshake and not yet finished: what max_connections counts. Kept
         # here rather than read from websockets, whose own set fills only after the handshake completed.
         self._admitted: set[ServerConnection] = set()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2robot-infer")
+        self.batcher = Batcher(max_batch, batch_window_ms)
+        self.warm = warm
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -113,6 +129,13 @@ class PolicyServer:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.warm:  # on the inference thread: CUDA graphs belong to the thread that captured them
+            t0 = time.perf_counter()
+            shapes = await asyncio.wrap_future(
+                self.batcher.call(warm_up, self.runner, self.spec, self.batcher.max_batch)
+            )
+            log.info("warmed up batch sizes %s in %.1f s", shapes, time.perf_counter() - t0)
+            self._describe_inference()  # a compile that failed while warming up runs eager now
         try:
             self._server = await serve(
                 self._handle,
@@ -145,13 +168,23 @@ class PolicyServer:
             " with token" if self.token else "",
         )
 
+    def _describe_inference(self) -> None:
+        """The metadata's ``inference``: what the encoders run as, after any fallback."""
+        if (inference := getattr(self.runner, "inference", None)) is None:
+            return
+        described = inference.describe()
+        encoders = getattr(self.runner, "encoders", {}).values()
+        if described["compile"] and any(getattr(e.compiled, "failed", True) for e in encoders):
+            described["compile"] = False
+        self.metadata["inference"] = described
+
     async def serve_forever(self) -> None:
         if self._server is None:
             await self.start()
         try:
             await self._server.serve_forever()
         finally:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self.batcher.close()
 
     def start_in_thread(self) -> int:
         """Serve from a daemon thread (tests, benchmarks); -> the bound port. ``stop()`` ends it."""
@@ -180,13 +213,13 @@ class PolicyServer:
         if self._loop is not None and self._server is not None:
             self._loop.call_soon_threadsafe(self._server.close)
             self._thread.join(timeout=10)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.batcher.close()
 
     # -- HTTP: health and authentication --------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request):
         if request.path.split("?")[0] == HEALTH_PATH:
-            body = json.dumps({"status": "ok", "protocol": PROTOCOL_VERSION, **self.stats})
+            body = json.dumps({"status": "ok", "protocol": PROTOCOL_VERSION, **self.stats, **self.batcher.stats})
             response = connection.respond(HTTPStatus.OK, body + "\n")
             response.headers["Content-Type"] = "application/json"
             return response
@@ -227,6 +260,7 @@ class PolicyServer:
         runner.reset(1)
         self.stats["connections"] += 1
         self.stats["open_connections"] += 1
+        self.batcher.connections += 1
         peer = ws.remote_address
         counts = {"requests": 0, "errors": 0}
         log.info("client %s connected", peer)
@@ -249,6 +283,7 @@ class PolicyServer:
             self._admitted.discard(ws)
             self.trouble.forget(ws)
             self.stats["open_connections"] -= 1
+            self.batcher.connections -= 1
             log.info(
                 "client %s disconnected after %d requests (%d refused)", peer, counts["requests"], counts["errors"]
             )
@@ -301,23 +336,7 @@ class PolicyServer:
                 "ensembles chunks); send one infer per control step",
             )
         obs = validate_observation(msg.get("obs"), self.spec)
-        t_queued = time.perf_counter()
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._executor, _infer_sync, runner, obs, flags["chunk"], flags["reset"], t_queued
-        )
+        req = Request(runner, obs, chunk=flags["chunk"], reset=flags["reset"])
+        result = await asyncio.wrap_future(self.batcher.submit(req))
         result["timing"]["server_ms"] = (time.perf_counter() - t0) * 1e3
         return {"type": "action", "id": rid, **result}
-
-
-def _infer_sync(runner: Any, obs: dict[str, np.ndarray], chunk: bool, reset: bool, t_queued: float) -> dict:
-    queue_ms = (time.perf_counter() - t_queued) * 1e3
-    if reset or chunk:
-        # A chunk request is stateless (memoryless head): predict afresh from this observation.
-        runner.reset(1)
-    batch = {k: v[None] for k, v in obs.items()}
-    action = runner.act(batch)[0]
-    out: dict[str, Any] = {"action": action, "timing": {**runner.last_timing, "queue_ms": queue_ms}}
-    if chunk:
-        # The rest of the executed part of the chunk: act() pops the queued actions without running the model.
-        out["actions"] = np.stack([action] + [runner.act(batch)[0] for _ in range(runner.n_action_steps - 1)])
-    return out

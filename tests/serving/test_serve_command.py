@@ -43,6 +43,14 @@ def run_main(monkeypatch, capsys, tmp_path):
         (["port=abc"], "error: port=abc: "),
         ([f"token={TOKEN}", "host=203.0.113.7", "port=0"], "error: cannot listen on 203.0.113.7:0:"),
         (["checkpoint=/nonexistent/run", "port=0"], "error: no checkpoint at /nonexistent/run"),
+        (["dtype=fp16"], "error: dtype=fp16: must be one of auto, fp32, bf16"),
+        (["max_batch=0"], "error: max_batch=0: must be in [1, 256]"),
+        (["batch_window_ms=50"], "error: batch_window_ms=50.0: must be in [0, 20]"),
+        pytest.param(
+            ["checkpoint=/x", "device=cuda", "port=0"],
+            "error: device=cuda but CUDA is not available here",
+            marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(run_main, overrides, message):
