@@ -6,6 +6,11 @@ key); a policy seeing several cameras also has ``ckpt["cameras"]``, ``camera -> 
 policy's order. One camera keeps the single-camera layout (input ``vision``, no ``cameras``), so
 checkpoints written before several cameras read the same. `vision_fields` writes these fields and
 `camera_entries` reads them; nothing else should.
+
+The robot: ``ckpt["robot"]`` is the `RobotDescription` (dict form) of the store it was trained on:
+action size and bounds, control rate, cameras at their native size, proprio layout. The server
+announces it and clips to its bounds. Checkpoints written before it have none and read as CubePick's
+(`robot_description`). ``ckpt["env"]`` is the simulator's config, None for data from a real arm.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from policies import BCPolicy, make_policy
 from s2robot.errors import UserError
 from s2robot.fileio import atomic_torch_save, file_hash
+from s2robot.robot_description import RobotDescription, cube_pick
 
 FORMAT = "s2robot.policy"
 VERSION = 1
@@ -118,3 +124,18 @@ def policy_from_checkpoint(ckpt: dict) -> BCPolicy:
     policy = make_policy(ckpt["policy"]["name"], ckpt["input_shapes"], ckpt["action_dim"], **ckpt["policy"]["kwargs"])
     policy.load_state_dict(ckpt["state_dict"])
     return policy.eval()
+
+
+def robot_description(ckpt: dict) -> RobotDescription:
+    """The robot the policy was trained for: ``ckpt["robot"]``, or, in a checkpoint from before
+    descriptions (always CubePick), CubePick's as its env config set it up."""
+    if ckpt.get("robot"):
+        return RobotDescription.from_dict(ckpt["robot"])
+    env = ckpt.get("env")
+    if not isinstance(env, dict):
+        raise CheckpointError(
+            f"{ckpt.get('path', 'the checkpoint')} describes neither its robot nor its simulator; it is damaged "
+            f"or not written by train_policy.py"
+        )
+    cameras = list(camera_entries(ckpt)) or list(env.get("cameras", ("agentview",)))
+    return cube_pick(cameras=cameras, image_size=env.get("image_size", 224), control_hz=env.get("control_freq", 20))

@@ -94,3 +94,15 @@ def test_cameras_feeding_inputs_the_head_lacks_are_refused():
         camera_entries(ckpt)
     with pytest.raises(CheckpointError, match="no encoder entry"):
         camera_entries({"inputs": ["vision"], "encoder": None})
+
+
+def test_robot_description_of_new_old_and_damaged_checkpoints():
+    from s2robot.checkpoint import robot_description
+    from tests.recording.fake_arm import description
+
+    assert robot_description({"robot": description(), "env": None}).action_low == (-2.0,) * 4
+    # Written before descriptions: CubePick as the env config set it up, the policy's cameras at its size.
+    old = robot_description({"env": {"image_size": 64, "control_freq": 10, "cameras": ["agentview"]}, "inputs": []})
+    assert (old.action_dim, old.cameras, old.control_hz, old.gripper_index) == (7, {"agentview": (64, 64)}, 10.0, 6)
+    with pytest.raises(CheckpointError, match="neither its robot nor its simulator"):
+        robot_description({"env": None, "inputs": []})

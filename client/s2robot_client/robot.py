@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,9 +20,17 @@ log = logging.getLogger(__name__)
 
 
 class Robot(Protocol):
+    """What the control loop (and recording) drives. Optional members, used when present:
+    ``reset(seed)`` before each episode (e.g. go home); ``done`` (true ends the episode);
+    ``success`` (the episode's outcome, recorded with it); ``description()`` -> the robot's
+    ``RobotDescription`` or its dict form (``to_dict``: action_dim, action_low/high, action_kind,
+    control_hz, cameras {name: [H, W]}, proprio_dim, gripper_index, ...), checked against the
+    policy before the arm moves and stored with every recorded episode; ``hold_action(last)`` ->
+    the action that keeps the arm where it is (else see `hold_for`); ``close()``."""
+
     def get_observation(self) -> dict[str, np.ndarray]:
         """The current observation: every camera in the metadata's ``camera_keys`` as uint8 RGB
-        (H, W, 3), top-left origin, at ``image_shape``; ``proprio`` float32 (``proprio_dim``,)."""
+        (H, W, 3), top-left origin, at its ``image_shapes`` entry; ``proprio`` float32 (``proprio_dim``,)."""
 
     def apply_action(self, action: np.ndarray) -> None:
         """Command one control step: float32 (``action_dim``,), already clipped to the bounds."""
@@ -35,11 +43,34 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
     return np.clip(np.asarray(action, dtype=np.float32), low, high).astype(np.float32)
 
 
-def hold_action(action_dim: int, gripper: float) -> np.ndarray:
-    """Zero pose delta (the OSC controller keeps the arm where it is), gripper command unchanged."""
+def hold_action(action_dim: int, gripper: float, gripper_index: int | None = -1) -> np.ndarray:
+    """Zero deltas (a delta controller keeps the arm where it is), the gripper command unchanged."""
     a = np.zeros(action_dim, dtype=np.float32)
-    a[-1] = gripper
+    if gripper_index is not None:
+        a[gripper_index] = gripper
     return a
+
+
+def hold_for(
+    description: Mapping | None, robot: object = None, initial_gripper: float = -1.0
+) -> Callable[[np.ndarray | None], np.ndarray | None]:
+    """``hold(last applied action) -> action`` (None: apply nothing this tick) for the watchdog.
+
+    The adapter's own ``hold_action(last)`` when it has one. Else, by the description's
+    ``action_kind``: a delta action space holds with zeros (its ``gripper_index`` element, if it
+    names one, keeps its last command); any other (absolute targets such as joint positions)
+    repeats the last applied action, and before the first one applies nothing, leaving the arm's
+    own controller on its current target. No description (a server from before descriptions,
+    which only served CubePick): zeros with the last element as the gripper. Before any action
+    the gripper element holds ``initial_gripper``."""
+    if callable(own := getattr(robot, "hold_action", None)):
+        return own
+    if description is None:
+        return None  # the loop's legacy hold: it knows the action size
+    dim, gi = int(description["action_dim"]), description.get("gripper_index")
+    if "delta" in str(description.get("action_kind", "")):
+        return lambda last: hold_action(dim, initial_gripper if last is None or gi is None else float(last[gi]), gi)
+    return lambda last: None if last is None else np.asarray(last, dtype=np.float32).copy()
 
 
 # Reconnection attempts after a lost connection: the first at once, then after 0.1, 0.2, 0.4 ... s,
@@ -100,6 +131,8 @@ def run_control_loop(
     record: bool = False,
     reconnect: Callable[[float], None] | None = None,
     reconnect_s: float = 10.0,
+    description: Mapping | None = None,
+    on_step: Callable[[dict, np.ndarray, bool], None] | None = None,
 ) -> LoopStats:
     """Run ``robot`` with ``policy(obs, timeout=s) -> action`` until ``max_steps`` ticks,
     ``should_stop()``, a lost connection that does not come back, or Ctrl-C; ``robot.stop()`` is
@@ -113,11 +146,18 @@ def run_control_loop(
     A lost connection ends the loop at once (``stats.lost`` says why) unless ``reconnect(timeout)``
     is given: the loop then keeps holding the arm at its rate while it calls ``reconnect`` with
     backoff (it raises OSError on failure), for at most ``reconnect_s`` seconds before giving up.
+
+    ``description`` (the robot's, as a dict) decides what holding means (`hold_for`); without
+    it the hold is CubePick's. ``on_step(obs, applied action, held)`` sees every applied step
+    (recording); a tick where the hold applies nothing is not a step.
     """
     low = np.asarray(action_low, dtype=np.float32)
     high = np.asarray(action_high, dtype=np.float32)
     dim = len(low)
-    gripper = float(initial_gripper)
+    hold = hold_for(description, robot, initial_gripper)
+    if hold is None:
+        hold = lambda last: hold_action(dim, float(initial_gripper) if last is None else float(last[-1]))  # noqa: E731
+    last: np.ndarray | None = None
     period = 1.0 / rate_hz if rate_hz else 0.0
     stats = LoopStats()
     next_tick = time.monotonic()
@@ -154,17 +194,21 @@ def run_control_loop(
                         why,
                         reconnect_s,
                     )
-            if action is None:
-                action = hold_action(dim, gripper)
+            held = action is None
+            if held:
+                action = hold(last)
                 stats.held += 1
             else:
-                action = clip_action(action, low, high)
                 stats.fresh += 1
-            robot.apply_action(action)
-            gripper = float(action[-1])
+            if action is not None:
+                action = clip_action(action, low, high)
+                robot.apply_action(action)
+                last = action
+                if on_step is not None:
+                    on_step(obs, action, held)
+                if record:
+                    stats.actions.append(action)
             stats.steps += 1
-            if record:
-                stats.actions.append(action)
             if lost_at is not None:
                 # After the hold was applied: the arm stands still while an attempt blocks.
                 now = time.monotonic()

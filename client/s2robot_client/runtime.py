@@ -9,6 +9,13 @@ docs/DEPLOYMENT.md), or `sim`: the cube-picking simulation (needs this repo's en
 then is it imported). The token comes from --token or S2ROBOT_SERVE_TOKEN. Prints one JSON line
 per episode.
 
+An adapter with ``description()`` is checked against the policy before the arm moves: every
+camera the policy was trained on at its resolution, the same action space (else exit 2).
+--record DIR writes every episode (frames, proprio, applied actions, timestamps, whether the
+watchdog held, the adapter's ``success``) into a recording folder (s2robot_client.recording);
+`s2robot-record --import DIR --store STORE` turns it into a demonstration store. An episode cut
+short (Ctrl-C, a lost server, a frame that does not fit the description) is not written.
+
 Exit codes: 0 done; 1 the server was lost and did not come back within --reconnect-timeout (the
 arm was stopped, no further episode was started); 2 a mistake to fix (arguments, adapter, server
 address or token); 130 Ctrl-C.
@@ -26,6 +33,13 @@ from typing import Any
 
 from s2robot_client.broker import ActionChunkBroker
 from s2robot_client.client import ConnectError, PolicyClient
+from s2robot_client.recording import (
+    EpisodeBuffer,
+    RecordingError,
+    SpoolWriter,
+    check_robot_for_policy,
+    robot_description,
+)
 from s2robot_client.robot import reconnect_within, run_control_loop
 
 EVAL_SEED_START = 100_000  # envs/seeds.py; repeated so that a real-arm run needs no s2robot import
@@ -97,6 +111,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=10.0,
         help="seconds to keep holding the arm and reconnecting after the server is lost before stopping (exit 1)",
     )
+    p.add_argument("--record", default=None, metavar="DIR", help="write every episode into this recording folder")
     args = p.parse_args(argv)
     for name in ("episodes", "retries"):
         if getattr(args, name) < 0:
@@ -106,8 +121,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def describe_robot(robot: Any, metadata: dict, recording: bool) -> dict | None:
+    """The robot's description (checked against the policy) or, without one, the policy's."""
+    desc = robot_description(robot)
+    if desc is not None:
+        check_robot_for_policy(desc, metadata)
+        return desc
+    if metadata.get("robot"):
+        # The training store's robot, narrowed to the cameras this policy asks the adapter for.
+        desc = dict(metadata["robot"])
+        desc["cameras"] = {c: hw for c, hw in desc.get("cameras", {}).items() if c in metadata.get("camera_keys", ())}
+        return desc
+    if recording:
+        raise RecordingError("--record needs the robot's description: give the adapter a description() method")
+    return None
+
+
 def run_episodes(args: argparse.Namespace, client: PolicyClient, robot: Any) -> int:
     md = client.metadata
+    desc = describe_robot(robot, md, recording=bool(args.record))
+    spool = SpoolWriter(args.record, desc) if args.record else None
     broker = ActionChunkBroker(client, use_chunks=not args.per_step)
     rate = md["control_freq"] if args.rate is None else (args.rate or None)
     connected = True
@@ -126,6 +159,7 @@ def run_episodes(args: argparse.Namespace, client: PolicyClient, robot: Any) -> 
         if hasattr(robot, "reset"):
             robot.reset(seed)
         broker.reset()
+        episode = EpisodeBuffer(desc) if spool else None
         stats = run_control_loop(
             robot,
             broker.act,
@@ -137,13 +171,19 @@ def run_episodes(args: argparse.Namespace, client: PolicyClient, robot: Any) -> 
             should_stop=lambda: bool(getattr(robot, "done", False)),
             reconnect=broker.reconnect,
             reconnect_s=args.reconnect_timeout,
+            description=desc,
+            on_step=episode.add_step if episode is not None else None,
         )
+        success = getattr(robot, "success", None)
+        if spool is not None and not stats.lost:
+            written = spool.commit(episode, success, seed=seed, source="rollout", policy=md.get("checkpoint"))
+            log.info("recorded episode %d (%d steps) to %s", i, len(episode), written)
         print(
             json.dumps(
                 {
                     "episode": i,
                     "seed": seed,
-                    "success": getattr(robot, "success", None),
+                    "success": success,
                     "steps": stats.steps,
                     "fresh": stats.fresh,
                     "held": stats.held,
@@ -178,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     robot = None
+    if args.record:
+        log.info("recording episodes to %s", args.record)
     try:
         md = client.metadata
         log.info(
@@ -190,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         robot = make(md, args.horizon)
         return run_episodes(args, client, robot)
+    except RecordingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         log.info("stopped by Ctrl-C; the arm was told to stop")
         return 130

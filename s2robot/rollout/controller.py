@@ -9,17 +9,24 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from s2robot.checkpoint import CheckpointError, camera_entries, checkpoint_hash, load_checkpoint, policy_from_checkpoint
+from s2robot.checkpoint import (
+    CheckpointError,
+    camera_entries,
+    checkpoint_hash,
+    load_checkpoint,
+    policy_from_checkpoint,
+    robot_description,
+)
 from s2robot.encoders.config import EncoderConfig
+from s2robot.encoders.fast import accelerate, resolve_inference
 from s2robot.errors import UserError
 from s2robot.observations import PRIVILEGED_KEYS
-
-ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # OSC_POSE deltas and gripper, as the env's action space
 
 
 class NonFiniteActionError(UserError, ValueError):
@@ -51,6 +58,8 @@ class PolicyController:
     the same encoder options share one module, and their frames go through it in one batch.
     ``encoder_weights``: a weights file for every camera, or ``camera -> file``, replacing the
     stored paths (a file that moved); the weights must be the ones the policy trained on.
+    ``dtype`` (``fp32`` | ``bf16`` | ``auto``) and ``compile`` (None: on CUDA) choose the encoders'
+    fast path (`s2robot.encoders.fast`); the defaults keep evaluation's float32 eager numerics.
 
     Each env keeps its own observation history (transformer head) and action queue: a chunk of
     ``horizon`` actions is predicted and its first ``n_action_steps`` executed (receding horizon),
@@ -67,9 +76,14 @@ class PolicyController:
         device: str | torch.device = "cpu",
         encoder_weights: str | Mapping[str, str] | None = None,
         ensemble_decay: float = 0.01,
+        dtype: str = "fp32",
+        compile: bool | None = False,
     ):
         self.ckpt = ckpt
         self.device = torch.device(device)
+        # The encoders' fast path (s2robot.encoders.fast); the head stays float32 eager: it is under
+        # 1% of the time, and its normaliser and actions want the precision.
+        self.inference = resolve_inference(self.device, dtype, compile)
         self.policy = policy_from_checkpoint(ckpt).to(self.device)
         self.inputs = list(ckpt["inputs"])
         self.horizon = self.policy.horizon
@@ -102,7 +116,7 @@ class PolicyController:
             given = weights.get(cam) if isinstance(weights, Mapping) else weights
             key = (EncoderConfig.from_checkpoint(info), given)
             if key not in built:
-                built[key] = key[0].build(self.device, weights=given)
+                built[key] = accelerate(key[0].build(self.device, weights=given), self.inference)
             enc = out[cam] = built[key]
             if enc.weights_id != info["weights"]:
                 which = f"camera {cam}'s encoder" if len(self.camera_info) > 1 else "encoder"
@@ -125,24 +139,34 @@ class PolicyController:
     def obs_keys(self) -> list[str]:
         return self.camera_keys + [k for k in ("proprio", *PRIVILEGED_KEYS) if k in self.inputs]
 
+    @cached_property
+    def robot(self):
+        """The robot the policy was trained for (`RobotDescription`): action bounds, cameras, rate."""
+        robot = robot_description(self.ckpt)
+        if missing := [c for c in self.cameras if c not in robot.cameras]:
+            raise CheckpointError(f"the checkpoint's robot {robot.name!r} has no camera {missing}; it is damaged")
+        return robot
+
     @property
     def metadata(self) -> dict:
-        env = self.ckpt["env"]
         enc = self.ckpt["encoder"]
-        # Every camera is rendered (or sent) at the env's square image size the store was collected at.
-        shape = [env["image_size"], env["image_size"], 3]
+        robot = self.robot
+        # Each camera as the robot sends it: the native size it was recorded (or rendered) at.
+        shapes = {cam: [*robot.cameras[cam], 3] for cam in self.cameras}
+        hz = robot.control_hz
         return {
             "obs_keys": self.obs_keys,
             "camera_keys": self.camera_keys,
-            "image_shape": shape if self.cameras else None,  # what single-camera clients read
-            "image_shapes": {cam: shape for cam in self.cameras},
+            "image_shape": shapes[self.camera] if self.cameras else None,  # what single-camera clients read
+            "image_shapes": shapes,
             "proprio_dim": int(self.policy.input_shapes["proprio"][0]) if "proprio" in self.inputs else 0,
             # every non-image input and its length (proprio, and the baselines' privileged state)
             "vector_dims": {k: int(self.policy.input_shapes[k][0]) for k in self.inputs if k != "vision"},
             "action_dim": self.policy.action_dim,
-            "action_low": [ACTION_LOW] * self.policy.action_dim,
-            "action_high": [ACTION_HIGH] * self.policy.action_dim,
-            "control_freq": env.get("control_freq", 20),
+            "action_low": list(robot.to_dict()["action_low"]),
+            "action_high": list(robot.to_dict()["action_high"]),
+            "control_freq": int(hz) if float(hz).is_integer() else hz,
+            "robot": robot.to_dict(),
             "action_horizon": self.horizon,
             "n_action_steps": self.n_action_steps,
             "temporal_ensemble": self.temporal_ensemble,
@@ -252,7 +276,7 @@ class PolicyController:
             "head_ms": (t_end - t_head) * 1e3,
             "total_ms": (time.perf_counter() - t0) * 1e3,
         }
-        return np.clip(actions, ACTION_LOW, ACTION_HIGH)
+        return np.clip(actions, self.robot.low, self.robot.high)
 
     def _check_obs(self, obs: dict, env_ids: list[int]) -> None:
         # Checked as float32, the dtype the head reads: 1e39 is finite in float64 only.

@@ -1,0 +1,1 @@
+"""Recording demonstrations and rollouts from a robot adapter into demonstration stores."""
