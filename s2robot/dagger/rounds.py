@@ -1,10 +1,10 @@
 """DAgger rounds as one job: from a trained run (or one trained here first), each round rolls the
 current policy out on seeds of its own range (envs.seeds), labels every visited state with the
 scripted expert, adds those episodes to the store (or a copy of it) marked with the round number,
-rebuilds the cached features and retrains a head from scratch on everything.
+extends the cached features by the new frames and retrains a head from scratch on everything.
 
 Layout of the output directory:
-    store.zarr/       store_mode=copy: the run's store (features excluded) plus every round's episodes
+    store.zarr/       store_mode=copy: the run's store (caches hard-linked) plus every round's episodes
     round_0/          the first policy, when trained here (run=null)
     round_<k>/        the policy retrained after round k (checkpoint.pt, metrics.csv, eval/)
     dagger.json       per round: seeds, rollout successes, timings (rollout, relabel, re-cache, train)
@@ -153,12 +153,25 @@ def plan(dcfg: DictConfig, out_dir: Path) -> Start:
     return Start(base=base, run_dir=run_dir, store=store)
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(src, dst)
+
+
 def copy_store(src: Path, dst: Path) -> Path:
-    """``src`` without its feature caches (their keys change with the first new episode), written
-    aside and renamed into place so that a half copy never looks like a store."""
+    """``src`` written aside and renamed into place so that a half copy never looks like a store. Its
+    finished feature caches come along as hard links (never changed in place, only replaced): the
+    grown store's cache then encodes only the new episodes' frames (feature_cache's prefix reuse)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.copying-", dir=dst.parent))
     try:
+        unfinished = lambda d, names: [n for n in names if ".building-" in n or n.endswith(".lock")]  # noqa: E731
         shutil.copytree(src, tmp / "store", ignore=lambda d, names: ["features"] if Path(d) == src else [])
+        if (src / "features").is_dir():
+            shutil.copytree(
+                src / "features", tmp / "store" / "features", ignore=unfinished, copy_function=_link_or_copy
+            )
         os.rename(tmp / "store", dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,8 +184,8 @@ def _write_summary(out_dir: Path, summary: dict) -> None:
 
 
 def _retrain(cfg: DictConfig, run_dir: Path) -> dict:
-    """Features of the grown store (timed apart: the cache key holds the store's steps, so every
-    round re-encodes every frame), then a head trained from scratch on all episodes."""
+    """Features of the grown store (timed apart: only the new episodes' frames are encoded, the rest
+    come from the previous round's cache), then a head trained from scratch on all episodes."""
     from s2robot.device import resolve_device
     from s2robot.training.inputs import load_inputs, prepare_store
     from s2robot.training.train import train

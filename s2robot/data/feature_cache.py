@@ -10,6 +10,10 @@ it and then reuse it, and no run ever sees another's half-written cache. A cache
 (a chunk file missing or corrupt, see integrity.py) or was left incomplete by older code is
 rebuilt with a warning, never trusted.
 
+A store only grows (collection resumes, DAgger adds episodes), so a new cache starts from the
+longest finished cache of the same features computed on a prefix of the store's episodes (same
+seeds in the same order, ending on an episode boundary) and encodes only the frames after it.
+
 ``dtype="bf16"`` computes the features with a bf16 copy of the encoder (`s2robot.encoders.fast`),
 at ``batch_size`` frames per forward pass; such a cache has its own key (``compute_dtype``), so
 float32 and bf16 features never mix.
@@ -58,6 +62,44 @@ def cache_key(encoder: FrozenS2Encoder, store: ReplayBuffer, camera: str) -> dic
         "store_steps": store.n_steps,
         "store_seeds": hashlib.sha1(store.episode_seeds.tobytes()).hexdigest(),
     }
+
+
+def _prefix_episodes(store: ReplayBuffer, other: dict) -> int:
+    """How many of the store's first episodes ``other`` (a cache key) was computed on, or 0 when it
+    was not computed on a prefix of this store (its episodes' seeds, in order, and their steps)."""
+    steps = other.get("store_steps")
+    ends = store.episode_ends
+    if not isinstance(steps, int) or steps <= 0 or steps >= store.n_steps:
+        return 0
+    k = int(np.searchsorted(ends, steps)) + 1
+    if k > len(ends) or ends[k - 1] != steps:
+        return 0
+    prefix = hashlib.sha1(store.episode_seeds[:k].tobytes()).hexdigest()
+    return k if prefix == other.get("store_seeds") else 0
+
+
+def _copy_prefix(store: ReplayBuffer, path: str, key: dict, out) -> int:
+    """Rows copied into ``out`` from the longest sound cache of the same features on a prefix of this
+    store's episodes (the store is append-only: DAgger adds episodes, collection resumes), so only the
+    new frames are encoded. -> the number of rows copied (0: none)."""
+    same = {k: v for k, v in key.items() if k not in ("store_steps", "store_seeds")}
+    best, best_steps = None, 0
+    for other_path in glob.glob(os.path.join(os.path.dirname(path), f"{glob.escape(key['encoder'])}-*.zarr")):
+        try:
+            other = dict(zarr.open_group(other_path, mode="r").attrs.get("key") or {})
+        except Exception:  # unreadable: not a candidate
+            continue
+        rest = {k: v for k, v in other.items() if k not in ("store_steps", "store_seeds")}
+        if rest == same and _prefix_episodes(store, other) and other["store_steps"] > best_steps:
+            best, best_steps = (other_path, other), other["store_steps"]
+    if best is None or (rows := _load_complete(best[0], best[1])) is None:
+        return 0
+    log.info(
+        "reusing %d cached frames of %s; encoding the %d new ones", best_steps, best[0], store.n_steps - best_steps
+    )
+    for start in range(0, best_steps, 4096):
+        out[start : min(start + 4096, best_steps)] = rows[start : min(start + 4096, best_steps)]
+    return best_steps
 
 
 def cache_path(store: ReplayBuffer, key: dict) -> str:
@@ -191,7 +233,10 @@ def _compute(
 
         bar = tqdm(total=n, desc=f"features {encoder.spec.name} {list(encoder.scales)}", unit="frame")
     log.info("computing %s features of %d frames into %s", encoder.spec.name, n, path)
-    for start in range(0, n, batch_size):
+    done = _copy_prefix(store, path, key, out)
+    if bar is not None:
+        bar.update(done)
+    for start in range(done, n, batch_size):
         stop = min(start + batch_size, n)
         out[start:stop] = encoder(store.read(camera, start, stop)).cpu().numpy().astype(dtype)
         if bar is not None:

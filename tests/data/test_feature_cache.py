@@ -58,6 +58,47 @@ def test_cache_is_reused_and_keyed(frames_store):
         assert cache_path(store, cache_key(other, store, "agentview")) != path
 
 
+def test_grown_store_encodes_only_its_new_frames(frames_store):
+    store = frames_store
+    before = store.n_steps
+    feats, path = cached_features(store, _enc(feature="mean"), "agentview", batch_size=32, progress=False)
+    grown = ReplayBuffer.open(store.path, mode="a")
+    rng = np.random.default_rng(1)
+    grown.add_episode(
+        {
+            "agentview": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+            "action": rng.normal(size=(12, 7)).astype(np.float32),
+        },
+        seed=7,
+    )
+    grown = ReplayBuffer.open(store.path)
+    enc = _enc(feature="mean")
+    feats2, path2 = cached_features(grown, enc, "agentview", batch_size=32, progress=False)
+    assert path2 != path and enc.frames == 12  # only the new episode went through the encoder
+    fresh = _enc(feature="mean")
+    expect = fresh.enc(grown.read("agentview")).numpy()
+    np.testing.assert_allclose(feats2, expect, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(feats2[:before], feats)
+    # Another encoder's cache, or a cache of other episodes, is never taken as the prefix.
+    other = _enc(feature="cls")
+    cached_features(grown, other, "agentview", progress=False)
+    assert other.frames == grown.n_steps
+
+
+def test_cache_of_other_episodes_is_not_a_prefix(tmp_path, frames_store):
+    from s2robot.data.feature_cache import _prefix_episodes
+
+    store = frames_store
+    ends, seeds = store.episode_ends, store.episode_seeds
+    import hashlib
+
+    digest = lambda k: hashlib.sha1(seeds[:k].tobytes()).hexdigest()  # noqa: E731
+    assert _prefix_episodes(store, {"store_steps": int(ends[1]), "store_seeds": digest(2)}) == 2
+    assert _prefix_episodes(store, {"store_steps": int(ends[1]), "store_seeds": digest(1)}) == 0  # other seeds
+    assert _prefix_episodes(store, {"store_steps": int(ends[1]) - 1, "store_seeds": digest(2)}) == 0  # mid-episode
+    assert _prefix_episodes(store, {"store_steps": int(ends[-1]), "store_seeds": digest(3)}) == 0  # the whole store
+
+
 def test_interrupted_cache_is_rebuilt(frames_store):
     store = frames_store
     enc = _enc(feature="cls", output_grid="largest")

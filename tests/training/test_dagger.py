@@ -211,3 +211,19 @@ def test_one_round_end_to_end_then_a_second_continues_the_numbering(short_store,
     np.testing.assert_array_equal(store.episode_round, [0, 0, 0, 0, 1, 1, 2])
     assert store.episode_seeds[-1] == dagger_seeds(2, 1)[0] and (more / "round_2" / "checkpoint.pt").exists()
     assert not (more / "store.zarr").exists()
+
+
+def test_copied_store_links_finished_feature_caches(tmp_path):
+    from s2robot.dagger.rounds import copy_store
+
+    src = tmp_path / "src.zarr"
+    ReplayBuffer.create(src)
+    (src / "features" / "vit_t-abc.zarr").mkdir(parents=True)
+    (src / "features" / "vit_t-abc.zarr" / "zarr.json").write_text("{}")
+    (src / "features" / "vit_t-def.zarr.building-x1").mkdir()  # a killed build: not copied
+    (tmp_path / "out").mkdir()
+    dst = copy_store(src, tmp_path / "out" / "store.zarr")
+    linked = dst / "features" / "vit_t-abc.zarr" / "zarr.json"
+    assert linked.stat().st_ino == (src / "features" / "vit_t-abc.zarr" / "zarr.json").stat().st_ino
+    assert not (dst / "features" / "vit_t-def.zarr.building-x1").exists()
+    assert ReplayBuffer.open(dst).n_episodes == 0
