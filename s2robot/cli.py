@@ -33,10 +33,14 @@ COMMANDS = {
     "eval": ("s2robot.commands.eval_policy", "roll a checkpoint out on the evaluation seeds, with videos"),
     "study": ("s2robot.commands.scaling_study", "the scaling study: encoders x S² scales x seeds, one report"),
     "serve": ("s2robot.commands.serve_policy", "serve a checkpoint to robots over WebSocket + MessagePack"),
+    "record": ("s2robot.commands.record_demos", "record demonstrations from a robot adapter and a teleop device"),
     "dagger": (
         "s2robot.commands.dagger",
         "DAgger: roll the policy out, relabel with the expert, add to the store, retrain",
     ),
+    "import": ("s2robot.commands.import_dataset", "import LeRobot or robomimic demonstrations into a store"),
+    "export-lerobot": ("s2robot.commands.export_lerobot", "export a store as a LeRobotDataset v3.0 to share it"),
+    "view": ("s2robot.commands.view_episode", "one episode's cameras, proprio and actions as mp4, html or png"),
 }
 
 

@@ -7,12 +7,14 @@ import logging
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from s2robot.checkpoint import vision_fields, vision_input
 from s2robot.config.train import camera_options
 from s2robot.data.replay_buffer import ReplayBuffer
 from s2robot.encoders.config import EncoderConfig
+from s2robot.errors import ConfigError
 from s2robot.observations import cube_yaw_features
 from s2robot.training.distributed import barrier, is_main
 
@@ -39,7 +41,28 @@ def prepare_store(cfg: DictConfig) -> ReplayBuffer:
         )
         log.info("collected: %s", {k: v for k, v in summary.items() if not isinstance(v, dict)})
     barrier()
-    return ReplayBuffer.open(store)
+    buffer = ReplayBuffer.open(store)
+    take_imported_env(cfg, buffer)
+    return buffer
+
+
+def take_imported_env(cfg: DictConfig, store: ReplayBuffer) -> None:
+    """An imported store that names its simulator (``s2robot-import --sim``) sets ``cfg.env``: the
+    policy is evaluated in the env the data was made in (cameras, image size, cube placement), which
+    the config's defaults (224 px, CubePick's wide placement) are not. A collected store keeps
+    ``cfg.env``, which collected it. Evaluation overrides (eval's ``env.*``) still apply on top."""
+    env = store.attrs.get("env")
+    if "source" not in store.attrs or not isinstance(env, dict):
+        return
+    given = OmegaConf.to_container(cfg.env, resolve=True)
+    if differ := sorted(k for k in env if given.get(k) != env[k]):
+        log.info("%s was imported for the env %s; it replaces env %s of the config", store.path, env, differ)
+    try:
+        cfg.env = OmegaConf.merge(cfg.env, env)  # the schema-typed node takes a config, not a dict
+    except OmegaConfBaseException as e:
+        raise ConfigError(
+            f"{store.path}: its env attrs {env} are not an env config ({str(e).splitlines()[0]}); import it again"
+        ) from e
 
 
 def load_inputs(cfg: DictConfig, store: ReplayBuffer, device: torch.device) -> tuple[dict, dict]:
