@@ -41,6 +41,10 @@ COMMANDS = {
     "import": ("s2robot.commands.import_dataset", "import LeRobot or robomimic demonstrations into a store"),
     "export-lerobot": ("s2robot.commands.export_lerobot", "export a store as a LeRobotDataset v3.0 to share it"),
     "view": ("s2robot.commands.view_episode", "one episode's cameras, proprio and actions as mp4, html or png"),
+    "reconstruct": (
+        "s2robot.commands.reconstruct_features",
+        "the paper's reconstruction analysis: a larger encoder's features from a smaller one's S² features",
+    ),
 }
 
 
