@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from s2robot.data.viewer import Episode, EpisodeFigure
+from s2robot.data.episode_figure import Episode, EpisodeFigure
 
 _PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>

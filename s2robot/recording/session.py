@@ -17,7 +17,7 @@ from typing import Any
 
 from s2robot.data.replay_buffer import ReplayBuffer
 from s2robot.errors import UserError
-from s2robot.recording.devices import Device
+from s2robot.recording.base import Device
 from s2robot.robot_description import RobotDescription, from_store_attrs
 from s2robot_client.recording import EpisodeBuffer, RecordingError
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from s2robot.recording.devices import Command, DeviceError, teleop_mapper
+from s2robot.recording.base import Command, DeviceError, teleop_mapper
 
 
 def ask_terminal(success: bool | None) -> Command:

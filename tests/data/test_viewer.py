@@ -4,7 +4,8 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from s2robot.data.viewer import EpisodeFigure, load_episode, write_view
+from s2robot.data.episode_figure import EpisodeFigure, load_episode
+from s2robot.data.viewer import write_view
 from s2robot.errors import UserError
 from tests.data.formats.datasets import make_store
 

@@ -77,7 +77,7 @@ def test_a_device_that_is_not_there_is_one_line_before_any_store(tmp_path, capsy
 
 
 def test_a_device_that_cannot_drive_the_robot_says_how(tmp_path, capsys):
-    from s2robot.recording.devices import DeviceError
+    from s2robot.recording.base import DeviceError
     from s2robot.recording.teleop import KeyboardDevice
     from s2robot.robot_description import RobotDescription
 

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from s2robot.data.formats import FormatError
-from s2robot.data.formats.importer import Source, SourceEpisode
 from s2robot.data.formats.mapping import KeyMapping
+from s2robot.data.formats.source import Source, SourceEpisode
 from s2robot.data.formats.video import FrameReader
 from s2robot.robot_description import RobotDescription
 

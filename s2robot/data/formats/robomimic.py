@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from s2robot.data.formats import FormatError
-from s2robot.data.formats.importer import Source, SourceEpisode
 from s2robot.data.formats.mapping import KeyMapping
+from s2robot.data.formats.source import Source, SourceEpisode
 
 _CONTROLLER_KINDS = {
     "OSC_POSE": "osc_pose_delta",

@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from s2robot.data.formats import FormatError
-from s2robot.data.formats.importer import Source
 from s2robot.data.formats.mapping import ROBOMIMIC_LIFT, KeyMapping
+from s2robot.data.formats.source import Source
 from s2robot.robot_description import RobotDescription, RobotDescriptionError, cube_pick
 
 SIMS = ("cube_pick",)
