@@ -124,11 +124,13 @@ def test_serve_schema_mirrors_its_yaml():
 def test_constants_match_the_code_they_mirror():
     from policies import POLICIES
     from policies.obs_encoder import VISUAL_POOLS
-    from s2robot.config import encoder, policy, train
+    from s2robot.config import encoder, evaluate, policy, train
     from s2robot.encoders import FEATURES
+    from s2robot.encoders.fast import DTYPE_CHOICES
     from s2robot.training.train import INPUTS
 
     assert encoder.FEATURES == FEATURES and train.INPUTS == INPUTS
+    assert encoder.DTYPES == evaluate.DTYPES == DTYPE_CHOICES
     assert policy.POLICY_NAMES == tuple(POLICIES) and policy.VISUAL_POOLS == VISUAL_POOLS
 
 
@@ -195,6 +197,8 @@ def test_unknown_keys_and_wrong_types_fail_while_composing(name, overrides, need
         ("train_policy", ["device=gpu"], "device=gpu: must be auto, cpu, cuda or cuda:N"),
         ("train_policy", ["eval.n_episodes=0"], "eval.n_episodes=0: must be >= 1"),
         ("train_policy", ["eval.n_workers=0"], "eval.n_workers=0"),
+        ("train_policy", ["eval.dtype=fp16"], "eval.dtype=fp16: must be one of auto, fp32, bf16"),
+        ("train_policy", ["encoder.dtype=half"], "encoder.dtype=half: must be one of auto, fp32, bf16"),
         ("train_policy", ["env.placement.x_range=[0.1,-0.1]"], "env.placement.x_range=[0.1,-0.1]"),
         ("collect_demos", ["n_episodes=-1"], "n_episodes=-1: must be >= 1"),
         ("collect_demos", ["env.cameras=[agentveiw]"], "env.cameras=[agentveiw]: camera 'agentveiw'"),
@@ -203,6 +207,7 @@ def test_unknown_keys_and_wrong_types_fail_while_composing(name, overrides, need
         ("eval_policy", ["checkpoint=null"], "checkpoint= is required"),
         ("eval_policy", ["checkpoint=x", "n_episodes=0"], "n_episodes=0: must be >= 1"),
         ("eval_policy", ["checkpoint=x", "seed_start=5"], "seed_start=5: must be >= 100000"),
+        ("eval_policy", ["checkpoint=x", "dtype=fp16"], "dtype=fp16: must be one of auto, fp32, bf16"),
         ("eval_policy", ["checkpoint=x", "+env.horizn=200"], "env.horizn=200: not an env key (did you mean horizon?)"),
         ("eval_policy", ["checkpoint=x", "+env.horizon=abc"], "env.horizon=abc"),
         ("eval_policy", ["checkpoint=x", "+env.horizon=0"], "env.horizon=0: must be >= 1"),

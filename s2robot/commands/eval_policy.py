@@ -46,6 +46,8 @@ def main(cfg: DictConfig) -> None:
         cube_yaw_noise_deg=cfg.privileged_yaw_noise_deg,
         noise_mode=cfg.noise_mode,
         cube_pos_noise_axes=cfg.privileged_noise_axes,
+        dtype=cfg.dtype,
+        compile=cfg.compile,
     )
     print("\n".join(report_lines(result)))
 

@@ -72,6 +72,8 @@ def main(cfg: DictConfig) -> None:
             n_videos=cfg.eval.n_videos,
             device=str(resolve_device(cfg.device)),
             progress=cfg.train.progress,
+            dtype=cfg.eval.dtype,
+            compile=cfg.eval.compile,
         )
         print("\n".join(report_lines(result)))
     print(f"run directory: {run_dir}")

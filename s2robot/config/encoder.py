@@ -14,6 +14,8 @@ from s2robot.errors import ConfigError
 # s2robot.encoders.frozen.FEATURES (a test keeps them equal; importing it here would load torch)
 FEATURES = ("cls", "mean", "tokens")
 OUTPUT_GRIDS = ("native", "largest")
+# s2robot.encoders.fast.DTYPE_CHOICES (a test keeps them equal; importing it would load torch)
+DTYPES = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -24,6 +26,7 @@ class EncoderSchema:
     feature: str = MISSING
     output_grid: str = MISSING
     batch_size: int = MISSING
+    dtype: str = MISSING  # the weights' dtype when caching features: fp32 | bf16 | auto (bf16 on CUDA)
     seed: int = MISSING
     allow_family_mismatch: bool = MISSING  # s2robot.encoders.weights.check_family's override
 
@@ -55,6 +58,7 @@ def validate_encoder(encoder: Any, scales: Any, prefix: str = "encoder.") -> Non
     checks.choice(encoder, "feature", FEATURES, prefix=prefix)
     checks.choice(encoder, "output_grid", OUTPUT_GRIDS, prefix=prefix)
     checks.number(encoder, "batch_size", 1, prefix=prefix)
+    checks.choice(encoder, "dtype", DTYPES, prefix=prefix)
     validate_scales(scales)
 
 

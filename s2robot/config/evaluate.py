@@ -15,6 +15,8 @@ from s2robot.errors import ConfigError
 # s2robot/rollout/noise.py MODES and AXES (not imported: it loads numpy)
 NOISE_MODES = ("per_episode", "per_step")
 NOISE_AXES = ("xyz", "xy")
+# s2robot.encoders.fast.DTYPE_CHOICES (a test keeps them equal; importing it would load torch)
+DTYPES = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -26,6 +28,8 @@ class EvalPolicySchema:
     n_videos: int = MISSING
     device: str = MISSING
     torch_threads: int | None = MISSING
+    dtype: str = MISSING
+    compile: bool | None = MISSING
     encoder_weights: str | None = MISSING
     out_dir: str | None = MISSING
     progress: bool = MISSING
@@ -51,6 +55,7 @@ def validate_eval_policy(cfg: Any) -> None:
     checks.number(cfg, "n_videos", 0)
     checks.device(cfg)
     checks.number(cfg, "torch_threads", 1, optional=True)
+    checks.choice(cfg, "dtype", DTYPES)
     # 100 cm: beyond the whole placement range (+-15 cm), surely a unit slip (the key is in cm)
     checks.number(cfg, "privileged_noise_cm", 0, 100, hint="std of the cube position error in cm")
     checks.number(cfg, "privileged_yaw_noise_deg", 0, 180)

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from s2robot.config import checks
-from s2robot.config.encoder import EncoderSchema, check_pretrained_encoder, validate_encoder, validate_scales
+from s2robot.config.encoder import DTYPES, EncoderSchema, check_pretrained_encoder, validate_encoder, validate_scales
 from s2robot.config.env import EnvSchema, validate_env
 from s2robot.config.policy import VISUAL_POOLS, validate_policy
 
@@ -51,6 +51,8 @@ class TrainEvalSchema:
     n_episodes: int = MISSING
     n_workers: int | None = MISSING
     n_videos: int = MISSING
+    dtype: str = MISSING
+    compile: bool | None = MISSING
 
 
 # The ``encoder`` group's keys a camera may set for itself in ``camera_encoders.<camera>`` (beside
@@ -145,6 +147,7 @@ def validate_train_policy(cfg: Any) -> None:
     checks.number(e, "n_episodes", 1, prefix="eval.")
     checks.number(e, "n_workers", 1, optional=True, prefix="eval.", hint="null: one per CPU core")
     checks.number(e, "n_videos", 0, prefix="eval.")
+    checks.choice(e, "dtype", DTYPES, prefix="eval.")
     if vision:  # last: the encoder registry loads torch (s2robot.encoders imports it)
         validate_encoder(cfg.encoder, cfg.scales)
         check_pretrained_encoder(cfg.encoder)

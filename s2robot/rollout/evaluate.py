@@ -92,6 +92,8 @@ def evaluate(
     cube_yaw_noise_deg: float = 0.0,
     noise_mode: str = "per_episode",
     cube_pos_noise_axes: str = "xyz",
+    dtype: str = "fp32",
+    compile: bool | None = False,
 ) -> dict:
     """Run ``n_episodes`` episodes with seeds ``seed_start + i`` and write ``out_dir/eval.json``,
     ``out_dir/videos/*.mp4`` (the first ``n_videos`` episodes) and ``out_dir/contact_sheet.png``.
@@ -101,7 +103,8 @@ def evaluate(
 
     ``cube_pos_noise_m`` (on ``cube_pos_noise_axes`` xyz or xy) / ``cube_yaw_noise_deg``: perception
     error on a privileged policy's cube pose, drawn ``noise_mode`` = per_episode (a fixed offset) or
-    per_step (s2robot/rollout/noise.py)."""
+    per_step (s2robot/rollout/noise.py). ``dtype`` / ``compile``: the encoders' inference path
+    (`s2robot.encoders.fast`; fp32 eager by default, the numerics the policy was trained on)."""
     from tqdm import tqdm
 
     from s2robot.rollout.controller import PolicyController
@@ -118,7 +121,9 @@ def evaluate(
     n_videos = min(n_videos, n_episodes)
     t_start = time.perf_counter()
     noise = PrivilegedNoise(cube_pos_noise_m, cube_yaw_noise_deg, noise_mode, cube_pos_noise_axes)
-    controller = PolicyController.from_checkpoint(checkpoint, device=device, encoder_weights=encoder_weights)
+    controller = PolicyController.from_checkpoint(
+        checkpoint, device=device, encoder_weights=encoder_weights, dtype=dtype, compile=compile
+    )
     noise.check_inputs(controller.inputs)
     env_cfg, camera = eval_env_config(controller.ckpt, env_overrides, controller.cameras, n_videos > 0)
     n_workers = default_workers(n_episodes, n_workers)

@@ -164,6 +164,7 @@ def build_result(
         "camera": controller.camera,
         "video_camera": camera,
         "device": str(controller.device),
+        "inference": controller.inference.describe(),  # what the encoders ran as, fallbacks applied
         "env": env_cfg,
         "env_overrides": dict(env_overrides or {}),
         "n_episodes": n_episodes,

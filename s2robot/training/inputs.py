@@ -84,11 +84,11 @@ def load_inputs(cfg: DictConfig, store: ReplayBuffer, device: torch.device) -> t
             encoder, key = built[enc_cfg], vision_input(cam, list(options))
             if is_main():
                 arrays[key], path = cached_features(
-                    store, encoder, cam, cfg.encoder.batch_size, progress=cfg.train.progress
+                    store, encoder, cam, cfg.encoder.batch_size, progress=cfg.train.progress, dtype=cfg.encoder.dtype
                 )
             barrier()
             if not is_main():
-                arrays[key], path = cached_features(store, encoder, cam, progress=False)
+                arrays[key], path = cached_features(store, encoder, cam, progress=False, dtype=cfg.encoder.dtype)
             entries.append(enc_cfg.to_checkpoint(encoder, camera=cam, feature_cache=path, input=key))
         del built  # frozen features are cached: no encoder in the training loop
     for key in ("proprio", "cube_pos"):

@@ -103,6 +103,7 @@ def test_eval_json_is_well_formed(evaluated, tiny_run):
     assert r["n_episodes"] == 3 and r["n_workers"] == 2 and r["encoder"] == "vit_t" and r["scales"] == [1, 2]
     assert r["inputs"] == ["vision", "proprio"] and len(r["checkpoint_hash"]) == 16
     assert r["env"]["horizon"] == HORIZON and r["env"]["image_size"] == 64
+    assert r["inference"] == {"device": "cpu", "dtype": "fp32", "compile": False}  # the default: eager fp32
     eps = r["episodes"]
     assert [e["seed"] for e in eps] == [EVAL_SEED_START + i for i in range(3)]
     assert {e["worker"] for e in eps} == {0, 1}  # the third episode reused a worker
