@@ -23,6 +23,7 @@ import numpy as np
 from s2robot.fileio import atomic_path, atomic_write
 from s2robot.stats import wilson_interval
 from s2robot.study.measure import measure_groups
+from s2robot.study.paired import markdown_lines, paired_comparisons
 
 CSV_NAME, MD_NAME, PNG_NAME = "scaling.csv", "scaling.md", "scaling.png"
 KIND_ORDER = {"vision": 0, "blind": 1, "privileged": 2}
@@ -161,7 +162,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def write_markdown(rows: Sequence[dict], missing: Sequence[dict], path: Path, meta: dict) -> None:
+def write_markdown(
+    rows: Sequence[dict], missing: Sequence[dict], path: Path, meta: dict, comparisons: Sequence[dict] = ()
+) -> None:
     random_rows = [r for r in rows if r["random_weights"]]
     lines = [f"# Scaling study: {meta.get('name', path.parent.name)}", ""]
     if random_rows:
@@ -222,7 +225,7 @@ def write_markdown(rows: Sequence[dict], missing: Sequence[dict], path: Path, me
         )
     if not rows:
         lines.append("| (no finished runs) |" + " |" * 11)
-    lines += ["", "## Missing cells", ""]
+    lines += ["", *markdown_lines(comparisons), "## Missing cells", ""]
     if missing:
         lines += ["| cell | reason |", "|---|---|"]
         lines += [f"| `{m['cell']}` | {str(m['reason']).replace('|', '/')} |" for m in missing]
@@ -337,7 +340,8 @@ def build_report(
     label = next((r["latency_device"] for r in rows if r.get("latency_device")), None)
     meta = {"name": name or study_dir.name, "study_dir": str(source or study_dir), "device_label": label}
     write_csv(rows, study_dir / CSV_NAME)
-    write_markdown(rows, missing, study_dir / MD_NAME, meta)
+    comparisons = paired_comparisons(rows)
+    write_markdown(rows, missing, study_dir / MD_NAME, meta, comparisons)
     title = f"{meta['name']}: model size vs S² scales"
     if any(r["random_weights"] for r in rows):
         title += "\nRANDOM-WEIGHT encoders: pipeline check only, not a test of the paper's claim"

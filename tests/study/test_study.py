@@ -106,6 +106,7 @@ def fake_run(
                     "encoder_weights": ("random:seed0" if weights == "random" else "md5:" + "ab" * 16)
                     if vision
                     else None,
+                    "episodes": [{"seed": 100_000 + i, "success": i < successes} for i in range(n)],
                 }
             )
         )
