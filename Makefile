@@ -24,10 +24,12 @@ system-deps:
 	@bash scripts/install_system_deps.sh
 
 # Tests run in PYTEST_WORKERS processes (pytest-xdist) of one thread each (two threads per worker
-# thrash on two cores), one file per worker so module fixtures are
-# built once; stores and tiny runs shared across files are built once per run (tests/shared.py).
+# thrash on two cores), one file per worker so module fixtures are built once, files in the order
+# tests/conftest.py gives: heaviest first (xdist's own reorder puts the files with the most tests
+# first, which can leave a 3-minute simulator file for last). Stores and tiny runs shared across
+# files are built once per run (tests/shared.py).
 PYTEST_WORKERS ?= 2
-PYTEST := OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Lint first (seconds), then the whole suite. pytest exits 5 when it collected no tests: that is a
 # failure, not a pass.

@@ -29,6 +29,7 @@ PRESETS = [
     ("pretrain_mae", ["+pretrain=cpu"]),
     ("scaling_study", ["study=small"]),
     ("scaling_study", ["study=paper"]),
+    ("scaling_study", ["study=cpu_agentview"]),
     ("eval_policy", ["checkpoint=runs/x", "+env.horizon=200"]),
 ]
 
