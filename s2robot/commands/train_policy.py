@@ -52,7 +52,8 @@ def confirm_collection(cfg: DictConfig) -> None:
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from s2robot.training.train import train, validate
+    from s2robot.training.preflight import validate
+    from s2robot.training.train import train
 
     run_dir = HydraConfig.get().runtime.output_dir
     validate(cfg)  # what the config points at, the weights and the store, before collecting

@@ -109,7 +109,7 @@ def validate_demo_seeds(node: Any, n_key: str, prefix: str = "") -> None:
 def validate_train_policy(cfg: Any) -> None:
     """Every key known, every value in range, every name known: before demos are collected or an
     encoder is built. (What the names point at, the store and the weights, is checked by
-    s2robot.training.train.validate.)"""
+    s2robot.training.preflight.validate.)"""
     checks.check_known_keys(cfg)
     inputs = list(cfg.inputs)
     checks.require(

@@ -121,7 +121,7 @@ def check_store(store: Path, cameras: Sequence[str]) -> None:
 
 def plan(dcfg: DictConfig, out_dir: Path) -> Start:
     """Every check before work: the run, its config and store, the store's keys, the output."""
-    from s2robot.training.train import validate
+    from s2robot.training.preflight import validate
 
     overrides = list(dcfg.train_overrides)
     if dcfg.run:

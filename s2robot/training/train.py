@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 # timm's first import (through triton's LLVM) segfaults once a MuJoCo EGL context exists, and training
@@ -20,18 +18,16 @@ from omegaconf import DictConfig, OmegaConf
 import s2robot.encoders.backbone  # noqa: F401
 from policies import make_policy
 from s2robot.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from s2robot.config.checks import show
-from s2robot.config.train import camera_options, policy_cameras, validate_train_policy
-from s2robot.data.replay_buffer import ReplayBuffer, StoreError
+from s2robot.data.replay_buffer import StoreError
 from s2robot.device import resolve_device
-from s2robot.encoders import get_spec
-from s2robot.encoders.weights import resolve_weights
 from s2robot.errors import ConfigError
 from s2robot.observations import PRIVILEGED_KEYS
 from s2robot.robot_description import from_store_attrs
-from s2robot.training.distributed import barrier
+from s2robot.training.distributed import barrier, init_distributed
+from s2robot.training.heldout import val_action_error, val_loss
 from s2robot.training.inputs import load_inputs, prepare_store, visual_pools
 from s2robot.training.metrics import MetricsLog
+from s2robot.training.preflight import validate
 from s2robot.training.schedule import warmup_cosine
 from s2robot.training.windows import WindowData, split_episodes
 
@@ -39,38 +35,6 @@ log = logging.getLogger(__name__)
 INPUTS = ("vision", "proprio", *PRIVILEGED_KEYS)
 EXECUTION_KEYS = ("n_action_steps", "temporal_ensemble")
 METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "lr", "seconds")
-
-
-# -- set-up -----------------------------------------------------------------------------------
-
-
-def validate(cfg: DictConfig) -> None:
-    """Every check a user can fail, before demos are collected or an encoder is run: the config's
-    keys, ranges and names (s2robot.config.train), then what it points at: weights and store."""
-    validate_train_policy(cfg)
-    inputs = list(cfg.inputs)
-    if "vision" in inputs:
-        used = {(o.encoder["name"], o.encoder["weights"]): None for o in camera_options(cfg).values()}
-        for name, weights in used:
-            resolve_weights(get_spec(name), weights)  # auto may download; offline: the how-to
-    store = Path(cfg.data.store)
-    cameras = policy_cameras(cfg) if "vision" in inputs else []
-    need = list(cameras)
-    need += [k for k in ("proprio", "cube_pos") if k in inputs] + ["action"]
-    need += ["cube_quat"] if "cube_yaw" in inputs else []
-    if store.exists():
-        ReplayBuffer.open(store, required_keys=tuple(need))
-    elif not cfg.data.collect_if_missing:
-        raise StoreError(
-            f"{store}: no demonstration store; collect one with scripts/collect_demos.py or set "
-            f"data.collect_if_missing=true"
-        )
-    elif missing := [c for c in cameras if c not in cfg.env.cameras]:
-        raise ConfigError(
-            f"data.cameras={show(cameras)}: {show(missing)} not among env.cameras="
-            f"{show(list(cfg.env.cameras))}, so the store collected for {store} would lack "
-            f"{'it' if len(missing) == 1 else 'them'}; add them, e.g. env.cameras={show(cameras)}"
-        )
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -87,35 +51,6 @@ class _LossModule(torch.nn.Module):
         return self.policy.compute_loss(obs, actions)
 
 
-@torch.no_grad()
-def val_action_error(policy, data: WindowData, batch_size: int, device) -> float:
-    """Mean absolute error of the predicted action chunks on held-out episodes, in the robot's
-    units: what a store without a simulator (recorded on an arm) can tell instead of rollouts."""
-    if len(data) == 0:
-        return float("nan")
-    policy.eval()
-    total, count = 0.0, 0
-    for rows in torch.arange(len(data)).split(batch_size):
-        obs, act = data.batch(rows, device)
-        total += (policy.predict(obs) - act).abs().sum().item()
-        count += act.numel()
-    policy.train()
-    return total / count
-
-
-@torch.no_grad()
-def _val_loss(policy, data: WindowData, batch_size: int, device) -> float:
-    if len(data) == 0:
-        return float("nan")
-    policy.eval()
-    total = 0.0
-    for rows in torch.arange(len(data)).split(batch_size):
-        obs, act = data.batch(rows, device)
-        total += policy.compute_loss(obs, act).item() * len(rows)
-    policy.train()
-    return total / len(data)
-
-
 def _policy_kwargs(cfg: DictConfig) -> dict:
     kw = OmegaConf.to_container(cfg.policy, resolve=True)
     for k in ("name", *EXECUTION_KEYS):
@@ -130,14 +65,7 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
     ``metrics.csv`` and TensorBoard logs under ``run_dir/tb``. ``validated``: the caller already ran
     ``validate(cfg)`` (weights=auto checks a large file's MD5)."""
     run_dir = Path(run_dir)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = resolve_device(cfg.device)
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    device, rank, world, distributed = init_distributed(resolve_device(cfg.device))
 
     if not validated:
         validate(cfg)
@@ -275,7 +203,7 @@ def train(cfg: DictConfig, run_dir: str | Path, validated: bool = False) -> dict
                 "epoch": epoch + 1,
                 "step": step,
                 "train_loss": float(np.mean(losses)),
-                "val_loss": _val_loss(policy, va, 4 * cfg.train.batch_size, device),
+                "val_loss": val_loss(policy, va, 4 * cfg.train.batch_size, device),
                 "lr": sched.get_last_lr()[0],
                 "seconds": round(time.perf_counter() - t0, 2),
             }

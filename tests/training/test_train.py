@@ -12,7 +12,8 @@ from s2robot.data.replay_buffer import StoreError
 from s2robot.encoders import UnknownEncoderError
 from s2robot.encoders.weights import WeightsError
 from s2robot.errors import ConfigError
-from s2robot.training.train import train, validate
+from s2robot.training.preflight import validate
+from s2robot.training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 
