@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from s2robot.checkpoint import vision_fields, vision_input
-from s2robot.config.train import camera_options
+from s2robot.config.cameras import camera_options
 from s2robot.data.replay_buffer import ReplayBuffer
 from s2robot.encoders.config import EncoderConfig
 from s2robot.errors import ConfigError

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from s2robot.config.cameras import camera_options, policy_cameras
 from s2robot.config.checks import show
-from s2robot.config.train import camera_options, policy_cameras, validate_train_policy
+from s2robot.config.train import validate_train_policy
 from s2robot.data.replay_buffer import ReplayBuffer, StoreError
 from s2robot.encoders import get_spec
 from s2robot.encoders.weights import resolve_weights

@@ -195,7 +195,8 @@ def test_single_camera_training_reuses_a_feature_cache_written_before_several_ca
 
 
 def test_two_camera_demo_experiment_composes():
-    from s2robot.config.train import policy_cameras, validate_train_policy
+    from s2robot.config.cameras import policy_cameras
+    from s2robot.config.train import validate_train_policy
     from tests.conftest import compose
 
     cfg = compose(["+experiment=demo_cpu_2cam", "encoder.weights=random"])
