@@ -214,7 +214,7 @@ def test_one_round_end_to_end_then_a_second_continues_the_numbering(short_store,
 
 
 def test_copied_store_links_finished_feature_caches(tmp_path):
-    from s2robot.dagger.rounds import copy_store
+    from s2robot.dagger.store import copy_store
 
     src = tmp_path / "src.zarr"
     ReplayBuffer.create(src)
