@@ -29,8 +29,9 @@ from s2robot.encoders.normalize import normalize_images
 from s2robot.errors import ConfigError
 from s2robot.fileio import atomic_torch_save
 from s2robot.pretrain.frames import load_frames
-from s2robot.pretrain.mae import MAE, param_groups, random_resized_crop, step_generator
+from s2robot.pretrain.mae import MAE, param_groups, step_generator
 from s2robot.pretrain.pictures import save_reconstructions
+from s2robot.pretrain.views import random_resized_crop
 from s2robot.s2 import scale_sizes
 from s2robot.training.metrics import MetricsLog
 from s2robot.training.schedule import warmup_cosine

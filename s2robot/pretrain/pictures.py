@@ -9,7 +9,8 @@ import torch
 
 from s2robot.encoders.normalize import image_stats, normalize_images
 from s2robot.fileio import atomic_path
-from s2robot.pretrain.mae import MAE, random_resized_crop, step_generator, unpatchify
+from s2robot.pretrain.mae import MAE, step_generator, unpatchify
+from s2robot.pretrain.views import random_resized_crop
 from s2robot.s2 import merge_chessboard
 
 

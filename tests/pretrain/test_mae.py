@@ -8,7 +8,8 @@ from s2robot.data.replay_buffer import ReplayBuffer
 from s2robot.encoders import build_backbone, build_encoder, resolve_spec
 from s2robot.encoders.frozen import FrozenS2Encoder
 from s2robot.errors import ConfigError
-from s2robot.pretrain.mae import MAE, masked_patch_loss, patchify, random_masking, s2_views, unpatchify
+from s2robot.pretrain.mae import MAE, masked_patch_loss, patchify, random_masking, unpatchify
+from s2robot.pretrain.views import s2_views
 from s2robot.s2 import resize_to
 from tests.conftest import compose
 
