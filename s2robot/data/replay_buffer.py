@@ -24,7 +24,7 @@ Damage: new arrays carry a crc32c checksum and every chunk file; reads check tha
 they need exist and decode, and raise StoreError naming key and episode. verify() checks all
 (see integrity.py).
 
-~370 lines for one job, the layout: creating, recovering, appending to and reading a store;
+~400 lines for one job, the layout: creating, recovering, appending to and reading a store;
 the damage checks themselves live in integrity.py.
 """
 

@@ -8,6 +8,9 @@ reconstructions). Both checkpoints are written atomically and refreshed every
 ``train.save_every`` steps, so a killed run leaves a usable encoder and resumes exactly
 (``resume=true``): batches, crops and masks of step k come from a generator seeded by
 (seed, k), not from a stream that a restart would lose.
+
+Somewhat over 250 lines: ``pretrain`` is one resumable run (data, model, resume, steps,
+checkpoints), and its parts share the state that resuming must restore exactly.
 """
 
 from __future__ import annotations
