@@ -1,6 +1,7 @@
 """Benchmark one DAgger round's cost: rolling the policy out, relabelling every visited state with the
-expert, re-caching the grown store's features (every frame again: the cache key holds the store's
-steps) and retraining. Prints JSON, one row per round.
+expert, extending the grown store's feature cache (only the round's new frames are encoded: the
+cache of the store before the round is reused as a prefix) and retraining. Prints JSON, one row per
+round.
 
     python scripts/bench_dagger.py [--image-size 64] [--demos 10] [--episodes 10] [--store data/...zarr]
     python scripts/bench_dagger.py --image-size 32 --demos 4 --episodes 2 --epochs 2   # a quick check
@@ -97,8 +98,9 @@ def main() -> None:
                     "store_write_s": t["store_s"],
                     "relabel_ms_per_step": round(1e3 * t["relabel_s"] / max(1, t["steps"]), 3),
                     "recache_s": r["cache_s"],
-                    "recache_frames": frames,
-                    "recache_frames_per_s": round(frames / r["cache_s"], 1) if r["cache_s"] else None,
+                    "store_steps": frames,
+                    "recache_new_frames": t["steps"],  # the cache before the round is reused
+                    "recache_frames_per_s": round(t["steps"] / r["cache_s"], 1) if r["cache_s"] else None,
                     "train_s": r["train_s"],
                     "round_s": r["total_s"],
                 }
