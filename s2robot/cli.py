@@ -4,6 +4,7 @@ composition error (unknown key, wrong type, missing group option) reported in on
 checks before any work, and no empty run directory left behind by a refused run.
 
 Imports neither torch nor the simulator: the serving entry checks its bind address first.
+Just over 250 lines: the one place where every command's errors become one line.
 """
 
 from __future__ import annotations

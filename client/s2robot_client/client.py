@@ -5,6 +5,8 @@ Requests carry an id; a reply that arrives after its request timed out is recogn
 dropped, so a late action is never applied to a newer observation. Every action reply is checked
 (an action of the metadata's size, floating point) before it is returned: a malformed reply raises
 `BadReply`, never a KeyError or a wrong array.
+
+Somewhat over 250 lines: one client class, whose connection, retry and reply checks share its state.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Two kinds of expert noise, recorded in the store's ``expert`` attrs:
   draws its std uniformly from [0, dart_noise] (a spread of noise levels in one store, as in
   DART's noise sweep), instead of dart_noise for every episode.
 The gripper command is never noised.
+
+Somewhat over 250 lines: ``collect_demos`` is one resumable loop (store checks, seeds, attempts,
+atomic episodes, progress) whose parts share the state a resumed run must continue from.
 """
 
 from __future__ import annotations
