@@ -14,10 +14,8 @@ The pairs the paper compares:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from math import comb
-from pathlib import Path
 
 ALPHA = 0.05
 
@@ -31,22 +29,11 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def outcomes(run_dirs: Sequence[str], seeds: Sequence[int | None]) -> dict[tuple, bool]:
-    """``(training seed, evaluation seed) -> success`` over a row's runs (their eval/eval.json)."""
-    out = {}
-    for run_dir, seed in zip(run_dirs, seeds):
-        path = Path(run_dir) / "eval" / "eval.json"
-        # a result without per-episode records pairs with nothing (it is still counted in the table)
-        for episode in json.loads(path.read_text()).get("episodes") or ():
-            out[(seed, int(episode["seed"]))] = bool(episode["success"])
-    return out
-
-
-def compare(a: dict, b: dict) -> dict | None:
-    """Rows ``a`` and ``b`` (report rows) paired on their shared (training seed, evaluation seed)
-    episodes; None when they share none."""
-    oa = outcomes(a["run_dirs"], a["seeds"])
-    ob = outcomes(b["run_dirs"], b["seeds"])
+def compare(a: dict, b: dict, why: str = "") -> dict | None:
+    """Rows ``a`` and ``b`` (report rows, with their ``_outcomes``: (training seed, evaluation seed)
+    -> success) paired on their shared episodes; None when they share none. ``why``: what the pair
+    asks."""
+    oa, ob = a["_outcomes"], b["_outcomes"]
     shared = sorted(set(oa) & set(ob))
     if not shared:
         return None
@@ -61,7 +48,7 @@ def compare(a: dict, b: dict) -> dict | None:
     return {
         "a": label(a),
         "b": label(b),
-        "why": "",
+        "why": why,
         "episodes": len(shared),
         "a_successes": ka,
         "b_successes": kb,
@@ -99,9 +86,7 @@ def paper_pairs(rows: Sequence[dict]) -> list[tuple[dict, dict, str]]:
 def paired_comparisons(rows: Sequence[dict]) -> list[dict]:
     out = []
     for a, b, why in paper_pairs(rows):
-        result = compare(a, b)
-        if result is not None:
-            result["why"] = why
+        if (result := compare(a, b, why)) is not None:
             out.append(result)
     return out
 

@@ -77,6 +77,11 @@ def build_rows(infos: Sequence[dict]) -> list[dict]:
             "store": runs[0]["store"],
             "run_dirs": [r["run_dir"] for r in runs],
             "_info": runs[0],
+            # (training seed, evaluation seed) -> success, for the paired tests (study/paired.py); a
+            # result without per-episode records pairs with nothing (it still counts in the table)
+            "_outcomes": {
+                (r["seed"], int(e["seed"])): bool(e["success"]) for r in runs for e in r["result"].get("episodes") or ()
+            },
         }
         if kind == "vision":
             from s2robot.encoders import resolve_spec
@@ -118,4 +123,5 @@ def build_report(
     plot(rows, study_dir / PNG_NAME, title)
     for r in rows:
         r.pop("_info", None)
+        r.pop("_outcomes", None)
     return rows

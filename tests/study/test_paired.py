@@ -1,6 +1,3 @@
-import json
-from pathlib import Path
-
 import pytest
 
 from s2robot.study.paired import compare, markdown_lines, mcnemar_exact, paired_comparisons
@@ -14,16 +11,8 @@ def test_mcnemar_exact_matches_the_binomial_test():
     assert mcnemar_exact(8, 46) == mcnemar_exact(46, 8)
 
 
-def run(tmp: Path, name: str, successes_by_eval_seed: list[bool]) -> str:
-    d = tmp / name
-    (d / "eval").mkdir(parents=True)
-    episodes = [{"seed": 100_000 + i, "success": s} for i, s in enumerate(successes_by_eval_seed)]
-    (d / "eval" / "eval.json").write_text(json.dumps({"episodes": episodes}))
-    return str(d)
-
-
-def row(tmp, encoder, scales, outcomes_per_seed, params, gmacs, weights_id="md5:x"):
-    dirs = [run(tmp, f"{encoder}_{scales}_{k}", o) for k, o in enumerate(outcomes_per_seed)]
+def row(encoder, scales, outcomes_per_seed, params, gmacs, weights_id="md5:x"):
+    """A report row as build_rows makes it: per (training seed, evaluation seed) outcomes."""
     return {
         "kind": "vision",
         "encoder": encoder,
@@ -33,27 +22,28 @@ def row(tmp, encoder, scales, outcomes_per_seed, params, gmacs, weights_id="md5:
         "random_weights": False,
         "params": params,
         "gmacs": gmacs,
-        "seeds": list(range(len(dirs))),
-        "run_dirs": dirs,
+        "_outcomes": {
+            (seed, 100_000 + i): success for seed, per in enumerate(outcomes_per_seed) for i, success in enumerate(per)
+        },
     }
 
 
-def test_rows_pair_on_training_and_evaluation_seeds(tmp_path):
-    a = row(tmp_path, "vit_t", (1, 2), [[True, True, False], [True, False, True]], 5, 0.5)
-    b = row(tmp_path, "vit_t", (1,), [[False, True, False], [False, False, True]], 5, 0.1)
+def test_rows_pair_on_training_and_evaluation_seeds():
+    a = row("vit_t", (1, 2), [[True, True, False], [True, False, True]], 5, 0.5)
+    b = row("vit_t", (1,), [[False, True, False], [False, False, True]], 5, 0.1)
     c = compare(a, b)
     # seed 0: episode 0 only A; seed 1: episode 0 only A; nothing only B
     assert (c["episodes"], c["a_only"], c["b_only"], c["a_successes"], c["b_successes"]) == (6, 2, 0, 4, 2)
     assert c["p"] == pytest.approx(0.5) and c["verdict"] == "no difference detected"
 
 
-def test_the_paper_pairs_are_tested_and_a_clear_win_is_claimed(tmp_path):
+def test_the_paper_pairs_are_tested_and_a_clear_win_is_claimed():
     win = [[True] * 20, [True] * 20]
     lose = [[False] * 20, [False] * 20]
     rows = [
-        row(tmp_path, "vit_t", (1,), lose, 5, 0.1),
-        row(tmp_path, "vit_t", (1, 2), win, 5, 0.5),
-        row(tmp_path, "vit_s", (1,), lose, 22, 0.4),
+        row("vit_t", (1,), lose, 5, 0.1),
+        row("vit_t", (1, 2), win, 5, 0.5),
+        row("vit_s", (1,), lose, 22, 0.4),
         {"kind": "blind", "encoder": "blind", "scales": (), "random_weights": False},
     ]
     found = {(c["a"], c["b"]): c for c in paired_comparisons(rows)}
@@ -65,10 +55,10 @@ def test_the_paper_pairs_are_tested_and_a_clear_win_is_claimed(tmp_path):
     assert "| vit_t [1, 2] | vit_s [1] |" in table and "vit_t [1, 2] better" in table
 
 
-def test_random_weight_rows_and_unpaired_runs_are_left_out(tmp_path):
+def test_random_weight_rows_and_unpaired_runs_are_left_out():
     rows = [
-        row(tmp_path, "vit_t", (1,), [[True]], 5, 0.1, weights_id="random:seed0"),
-        row(tmp_path, "vit_t", (1, 2), [[True]], 5, 0.5, weights_id="random:seed0"),
+        row("vit_t", (1,), [[True]], 5, 0.1, weights_id="random:seed0"),
+        row("vit_t", (1, 2), [[True]], 5, 0.5, weights_id="random:seed0"),
     ]
     for r in rows:
         r["random_weights"] = True

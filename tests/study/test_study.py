@@ -245,6 +245,9 @@ def test_report_only_finds_multirun_layout(tmp_path):
         ("vit_t", (1,), 5),
         ("vit_t", (1, 2), 6),
     ]
+    # the paired test reads the runs' per-episode records: one episode only [1,2] picks
+    paired = "| vit_t [1, 2] | vit_t [1] | S² against its own [1] | 20 | 6 | 5 | 1 | 0 | 1 |"
+    assert paired in (root / "scaling.md").read_text()
 
 
 # -- resumability ------------------------------------------------------------------------
