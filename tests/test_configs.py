@@ -131,7 +131,7 @@ def test_constants_match_the_code_they_mirror():
     from s2robot.training.train import INPUTS
 
     assert encoder.FEATURES == FEATURES and train.INPUTS == INPUTS
-    assert encoder.DTYPES == evaluate.DTYPES == DTYPE_CHOICES
+    assert encoder.DTYPES == DTYPE_CHOICES and evaluate.DTYPES is encoder.DTYPES
     assert policy.POLICY_NAMES == tuple(POLICIES) and policy.VISUAL_POOLS == VISUAL_POOLS
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from s2robot.config import checks
+from s2robot.config.encoder import DTYPES
 from s2robot.config.env import validate_env_overrides
 from s2robot.config.train import DEMO_SEEDS_END
 from s2robot.errors import ConfigError
@@ -15,8 +16,6 @@ from s2robot.errors import ConfigError
 # s2robot/rollout/noise.py MODES and AXES (not imported: it loads numpy)
 NOISE_MODES = ("per_episode", "per_step")
 NOISE_AXES = ("xyz", "xy")
-# s2robot.encoders.fast.DTYPE_CHOICES (a test keeps them equal; importing it would load torch)
-DTYPES = ("auto", "fp32", "bf16")
 
 
 @dataclass
