@@ -30,6 +30,7 @@ PRESETS = [
     ("scaling_study", ["study=small"]),
     ("scaling_study", ["study=paper"]),
     ("scaling_study", ["study=cpu_agentview"]),
+    ("scaling_study", ["study=cpu_agentview_tokens"]),
     ("eval_policy", ["checkpoint=runs/x", "+env.horizon=200"]),
 ]
 
