@@ -14,6 +14,8 @@ from s2robot.config import checks
 from s2robot.config.encoder import check_pretrained_encoder, validate_encoder, validate_scales
 from s2robot.config.policy import VISUAL_POOLS
 
+# The ``encoder`` group's keys a camera may set for itself in ``camera_encoders.<camera>`` (beside
+# its S² ``scales`` and the head's ``visual_pool`` over its features).
 CAMERA_ENCODER_KEYS = ("name", "weights", "img_size", "feature", "output_grid", "seed", "allow_family_mismatch")
 
 

@@ -54,8 +54,6 @@ class TrainEvalSchema:
     compile: bool | None = MISSING
 
 
-# The ``encoder`` group's keys a camera may set for itself in ``camera_encoders.<camera>`` (beside
-# its S² ``scales`` and the head's ``visual_pool`` over its features).
 @dataclass
 class TrainPolicySchema:
     env: EnvSchema = field(default_factory=EnvSchema)
