@@ -31,6 +31,7 @@ PRESETS = [
     ("scaling_study", ["study=paper"]),
     ("scaling_study", ["study=cpu_agentview"]),
     ("scaling_study", ["study=cpu_agentview_tokens"]),
+    ("scaling_study", ["study=cpu_wrist_tokens"]),
     ("eval_policy", ["checkpoint=runs/x", "+env.horizon=200"]),
 ]
 
