@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{who}-img-size", type=int, default=None, help="tile size in px (default: the registry's)")
     p.add_argument("--scales", type=_scales, nargs="+", default=[(1,), (1, 2), (1, 2, 3)], help="small's scale lists")
     p.add_argument("--large-scales", type=_scales, default=(1,), help="the target's scales (the paper: 1)")
-    p.add_argument("--feature", choices=FEATURES, default="cls", help="CLS token or mean of patch tokens (both)")
+    p.add_argument(
+        "--feature",
+        choices=FEATURES,
+        default="cls",
+        help="CLS token, mean of patch tokens, or the patch tokens with one map shared by every grid position "
+        "(both encoders need the same token grid)",
+    )
     p.add_argument("--stride", type=int, default=5, help="every stride-th frame of each episode")
     p.add_argument("--max-frames", type=int, default=4000)
     p.add_argument("--heldout-fraction", type=float, default=0.2, help="fraction of EPISODES held out")
@@ -91,7 +97,7 @@ def table(result: dict) -> str:
     lines = [
         f"target {t['encoder']} {t['scales']} @ {t['img_size']} px ({t['feature']}, {t['dim_out']} dims): "
         f"I* = {t['I_star']:.3f} (l*/l0 = {t['l_over_l0']:.2e}, set by the ridge; {t['samples_per_feature']:.1f} "
-        f"fit frames per feature){'  DEGENERATE' if t['degenerate'] else ''}"
+        f"fit rows per feature){'  DEGENERATE' if t['degenerate'] else ''}"
         + (f"; its success {100 * t['success_mean']:.1f}%" if "success_mean" in t else ""),
         f"{'small encoder':<16}{'scales':<10}{'dims':>6}{'fit/dim':>9}{'l/l0':>10}{'I':>8}{'ratio':>8}{'success':>9}",
     ]
@@ -103,9 +109,11 @@ def table(result: dict) -> str:
             f"{r['samples_per_feature']:>9.1f}{r['l_over_l0']:>10.4f}{r['I']:>8.3f}{r['ratio']:>8.3f}{success:>9}{flag}"
         )
     s = result["split"]
+    per_frame = s.get("rows_per_frame", 1)
     lines.append(
         f"fit {s['n_fit']} frames of {s['fit_episodes']} episodes, held out {s['n_heldout']} frames of "
         f"{s['heldout_episodes']} episodes"
+        + (f"; {per_frame} rows per frame (one per grid position)" if per_frame > 1 else "")
     )
     return "\n".join(lines + [f"NOTE: {n}" for n in result["notes"]])
 
@@ -148,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in [result["target"], *result["rows"]]:
         r.update(success.get((r["encoder"], "-".join(map(str, r["scales"])), str(r["img_size"])), {}))
         if r["samples_per_feature"] < 5:
-            notes.append(f"{r['encoder']} {r['scales']}: {r['samples_per_feature']} fit frames per feature (< 5)")
+            notes.append(f"{r['encoder']} {r['scales']}: {r['samples_per_feature']} fit rows per feature (< 5)")
     if any(r["degenerate"] for r in [result["target"], *result["rows"]]):
         notes.append("DEGENERATE fits (fit frames <= features + 1): their l is not a reconstruction measure")
     if args.success_csv and not any("success_mean" in r for r in result["rows"]):

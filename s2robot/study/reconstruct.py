@@ -28,7 +28,9 @@ import numpy as np
 from s2robot.errors import UserError
 
 DEFAULT_RIDGE = 1e-6  # x trace(X^T X) / d on standardised inputs: a tiny, scale-free ridge
-FEATURES = ("cls", "mean")  # pooled features only: "tokens" would be a map per token, not the paper's
+# "tokens": the patch tokens, one map shared by every grid position (each frame's positions are rows),
+# what a head that reads the token grid sees; CLS and mean are the pooled vectors an MLP head reads
+FEATURES = ("cls", "mean", "tokens")
 LOW_SAMPLES_PER_FEATURE = 5.0  # below this the held-out loss carries a visible overfitting term
 
 
@@ -84,15 +86,26 @@ def episode_split(episode_of: np.ndarray, heldout_fraction: float = 0.2, seed: i
 
 
 def encode(encoder, frames: np.ndarray, *, batch_size: int = 64, desc: str = "encode", progress: bool = True):
-    """Pooled features (N x D float64) of uint8 frames, with a tqdm bar while encoding."""
+    """Features of uint8 frames, float64, with a tqdm bar while encoding: N x D for pooled ones,
+    N x P x D (the P patch tokens, CLS dropped) for ``tokens``."""
     from tqdm import tqdm
 
-    if getattr(encoder, "feature", "cls") not in FEATURES:
-        raise ReconstructionError(f"feature={encoder.feature!r}: the analysis reads pooled features, one of {FEATURES}")
+    feature = getattr(encoder, "feature", "cls")
+    if feature not in FEATURES:
+        raise ReconstructionError(f"feature={feature!r}: the analysis reads one of {FEATURES}")
     out = []
     for i in tqdm(range(0, len(frames), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
         out.append(encoder(frames[i : i + batch_size]).float().cpu().numpy())
-    return np.concatenate(out).reshape(len(frames), -1).astype(np.float64)
+    out = np.concatenate(out)
+    if feature == "tokens":
+        return out[:, 1:].astype(np.float64)  # why [1:]: the CLS token has no grid position
+    return out.reshape(len(frames), -1).astype(np.float64)
+
+
+def _rows(features: np.ndarray, frames_idx: np.ndarray) -> np.ndarray:
+    """The regression rows of the given frames: one per frame, or one per (frame, grid position)."""
+    picked = features[frames_idx]
+    return picked.reshape(-1, features.shape[-1])
 
 
 def reconstruction(x_fit, y_fit, x_held, y_held, *, ridge: float = DEFAULT_RIDGE, allow_degenerate: bool = False):
@@ -163,15 +176,21 @@ def reconstruction_analysis(
 
     target = built(large)
     y = features(target, f"{target.spec.name} {target.scales} (target)")
+    y_fit, y_held = _rows(y, fit), _rows(y, held)
     # I*: the target's own features through the very same fit; every row's ratio divides by it
-    ref = reconstruction(y[fit], y[fit], y[held], y[held], ridge=ridge, allow_degenerate=allow_degenerate)
+    ref = reconstruction(y_fit, y_fit, y_held, y_held, ridge=ridge, allow_degenerate=allow_degenerate)
     if not ref["I"] > 0:
         raise ReconstructionError(f"the target reconstructs itself no better than its mean (I*={ref['I']:.3g})")
     rows = []
     for cfg in small:
         enc = built(cfg)
         x = features(enc, f"{enc.spec.name} {enc.scales}")
-        r = reconstruction(x[fit], y[fit], x[held], y[held], ridge=ridge, allow_degenerate=allow_degenerate)
+        if x.shape[1:-1] != y.shape[1:-1]:
+            raise ReconstructionError(
+                f"{enc.spec.name} has {x.shape[1]} grid positions, the target {y.shape[1]}: a map per position "
+                f"needs the same token grid (the same img_size / patch size ratio on both)"
+            )
+        r = reconstruction(_rows(x, fit), y_fit, _rows(x, held), y_held, ridge=ridge, allow_degenerate=allow_degenerate)
         rows.append({**enc.describe(), **r, "I_star": ref["I"], "ratio": r["I"] / ref["I"]})
         log(f"{enc.spec.name} {enc.scales}: I={r['I']:.3f}, I*={ref['I']:.3f}, ratio={rows[-1]['ratio']:.3f}")
     return {
@@ -183,6 +202,7 @@ def reconstruction_analysis(
             "seed": seed,
             "fit_episodes": int(len(np.unique(episode_of[fit]))),
             "heldout_episodes": int(len(np.unique(episode_of[held]))),
+            "rows_per_frame": int(y.shape[1]) if y.ndim == 3 else 1,
             "n_fit": int(len(fit)),
             "n_heldout": int(len(held)),
         },

@@ -101,6 +101,24 @@ def test_analysis_on_tiny_encoders_target_against_itself_is_one():
     assert res["split"]["n_fit"] == same["n_fit"] == 240 and res["split"]["heldout_episodes"] == 2
 
 
+def test_tokens_map_every_grid_position_and_need_the_same_grid():
+    from s2robot.encoders.config import EncoderConfig
+
+    frames, episode_of = _frames()
+    tok = dict(TINY, feature="tokens")  # 32 px tiles of 16 px patches: a 2 x 2 grid
+    target = EncoderConfig("vit_t", seed=7, **tok)
+    small = [EncoderConfig("vit_t", seed=7, **tok), EncoderConfig("vit_t", seed=1, scales=(1, 2), **tok)]
+    res = reconstruction_analysis(frames, episode_of, small, target, progress=False)
+    same, other = res["rows"]
+    assert same["ratio"] == pytest.approx(1.0, abs=1e-9) and other["ratio"] < 0.9
+    # one row per (frame, position): 240 fit frames x 4 positions; S² [1,2] pools back to the same grid
+    assert res["split"]["rows_per_frame"] == 4 and same["n_fit"] == other["n_fit"] == 960
+    assert other["dim_in"] == 2 * 192 and res["target"]["dim_out"] == 192
+    coarse = EncoderConfig("vit_t", seed=1, feature="tokens", weights="random", img_size=16)  # a 1 x 1 grid
+    with pytest.raises(ReconstructionError, match="same token grid"):
+        reconstruction_analysis(frames, episode_of, [coarse], target, progress=False)
+
+
 @pytest.fixture(scope="module")
 def synthetic_store(tmp_path_factory):
     from s2robot.data.replay_buffer import ReplayBuffer
