@@ -228,9 +228,8 @@ def plot_ratios(results: Sequence[dict], path) -> None:
         t = res["target"]
         pairs: dict[str, list] = {}
         for r in res["rows"]:
-            pairs.setdefault(f"{r['encoder']} ({r['img_size']} px) -> {t['encoder']} ({t['img_size']} px)", []).append(
-                r
-            )
+            label = f"{r['encoder']} ({r['img_size']} px) -> {t['encoder']} ({t['img_size']} px), {t['feature']}"
+            pairs.setdefault(label, []).append(r)
         for label, rows in pairs.items():
             ticks = ["-".join(map(str, r["scales"])) for r in rows]
             ax.plot(ticks, [r["ratio"] for r in rows], marker="o", label=label)
