@@ -184,12 +184,13 @@ def reconstruction_analysis(
     rows = []
     for cfg in small:
         enc = built(cfg)
-        x = features(enc, f"{enc.spec.name} {enc.scales}")
-        if x.shape[1:-1] != y.shape[1:-1]:
+        if enc.feature_shape[:-1] != target.feature_shape[:-1]:  # before an encoding pass is spent on it
             raise ReconstructionError(
-                f"{enc.spec.name} has {x.shape[1]} grid positions, the target {y.shape[1]}: a map per position "
-                f"needs the same token grid (the same img_size / patch size ratio on both)"
+                f"{enc.spec.name} has {enc.feature_shape[0] - 1} grid positions, the target "
+                f"{target.feature_shape[0] - 1}: a map per position needs the same token grid (the same "
+                f"img_size / patch size ratio on both)"
             )
+        x = features(enc, f"{enc.spec.name} {enc.scales}")
         r = reconstruction(_rows(x, fit), y_fit, _rows(x, held), y_held, ridge=ridge, allow_degenerate=allow_degenerate)
         rows.append({**enc.describe(), **r, "I_star": ref["I"], "ratio": r["I"] / ref["I"]})
         log(f"{enc.spec.name} {enc.scales}: I={r['I']:.3f}, I*={ref['I']:.3f}, ratio={rows[-1]['ratio']:.3f}")
